@@ -1,0 +1,54 @@
+# Jobcore — `make run` starts everything, `make test` installs and tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+# uv uses the machine's Python 3.11 and never downloads an interpreter.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON ?= 3.11
+export TZ := UTC
+
+.PHONY: help install run worker api lint format mypy test test-faults bench clean
+
+help:
+	@echo "make run          start Redis (embedded unless REDIS_URL), SMTP sink, API, worker"
+	@echo "make test         install, lint, type-check and run the fast tests"
+	@echo "make test-faults  the slow fault-injection tier"
+	@echo "make bench        benchmarks beside bare Dramatiq"
+	@echo "make format       format the code"
+
+# uv in a private virtualenv: the system Python's packages are never touched.
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+install: .venv/.synced
+
+run: install
+	$(UV) run --frozen jobcore-stack
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+format: install
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+mypy: install
+	$(UV) run --frozen mypy libs/jobcore/jobcore
+
+test: lint mypy
+	$(UV) run --frozen pytest
+
+test-faults: install
+	$(UV) run --frozen pytest -m faults -o addopts="-ra" --timeout=900
+
+clean:
+	rm -rf .venv $(TOOLS) var output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,29 @@
+"""Time as Jobcore stores and shows it: epoch milliseconds inside, RFC 3339 UTC outside."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def format_ms(epoch_ms: int | None) -> str | None:
+    """``2026-01-18T10:12:30.000Z`` for an epoch-ms time, ``None`` for none."""
+    if epoch_ms is None:
+        return None
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+
+
+def parse_rfc3339(text: str) -> int:
+    """Epoch ms of an RFC 3339 time with an explicit offset; ``ValueError`` otherwise."""
+    if not isinstance(text, str) or not text:
+        raise ValueError("not a time")
+    normalized = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    moment = datetime.fromisoformat(normalized)
+    if moment.tzinfo is None:
+        raise ValueError("time has no UTC offset")
+    return int(moment.timestamp() * 1000)

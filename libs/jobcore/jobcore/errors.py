@@ -1,0 +1,79 @@
+"""Jobcore's error tree. The API maps these to HTTP in one place (``jobcore_api.problems``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class JobcoreError(Exception):
+    """Root of every error Jobcore raises on purpose."""
+
+
+# --- client errors: something the caller can fix -------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a request is invalid: a JSON pointer into the request and what to fix."""
+
+    pointer: str
+    detail: str
+
+
+class InvalidRequest(JobcoreError):
+    """The request parsed but breaks a schema or a limit (HTTP 422)."""
+
+    def __init__(self, problems: list[Problem], title: str = "The request is invalid") -> None:
+        super().__init__("; ".join(f"{p.pointer or '/'}: {p.detail}" for p in problems))
+        self.problems = problems
+        self.title = title
+
+
+class UnknownJobType(InvalidRequest):
+    """The job type names no spec."""
+
+
+class MalformedRequest(JobcoreError):
+    """The request is not usable as sent (HTTP 400): bad JSON, conflicting keys."""
+
+
+class IdempotencyConflict(JobcoreError):
+    """The idempotency key was already used for a different request (HTTP 422)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            "This idempotency key was already used for a different request "
+            f"(job {job_id}); use a new key for a new job"
+        )
+        self.job_id = job_id
+
+
+class JobNotFound(JobcoreError):
+    """No job has this id (HTTP 404)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"No job with id {job_id!r}")
+        self.job_id = job_id
+
+
+class InvalidTransition(JobcoreError):
+    """The job's state does not allow the operation (HTTP 409)."""
+
+    def __init__(self, job_id: str, state: str, operation: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(f"Job {job_id} is {state}; {operation} needs one of: {', '.join(allowed)}")
+        self.job_id = job_id
+        self.state = state
+
+
+# --- the store is unavailable: try again later ------------------------------------------
+
+
+class StoreUnavailable(JobcoreError):
+    """Redis cannot be reached, timed out, or refuses writes (HTTP 503)."""
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+class ConfigurationError(JobcoreError):
+    """A setting or a job-type declaration is wrong; the process refuses to start."""

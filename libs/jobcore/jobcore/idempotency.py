@@ -1,0 +1,67 @@
+"""Idempotency keys: where they come from, how they are hashed and fingerprinted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from jobcore.errors import MalformedRequest
+
+#: Longest idempotency key accepted, in characters.
+MAX_KEY_LENGTH = 255
+#: Namespace of keys sent by API clients (when API keys are off).
+CLIENT_NAMESPACE = "client"
+#: Namespace of the scheduler's time-bucketed keys.
+SCHEDULER_NAMESPACE = "schedule"
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` is not an acceptable idempotency key, or ``None``."""
+    if not key:
+        return "must not be empty"
+    if len(key) > MAX_KEY_LENGTH:
+        return f"must be at most {MAX_KEY_LENGTH} characters"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in key):
+        return "must not contain control characters"
+    return None
+
+
+def parse_header(value: str) -> str:
+    """The key in an ``Idempotency-Key`` header: an RFC 8941 string or a bare value."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        inner, out, escaped = value[1:-1], [], False
+        for char in inner:
+            if escaped:
+                if char not in '"\\':
+                    raise MalformedRequest(
+                        'Idempotency-Key: only \\" and \\\\ may be escaped in a quoted key'
+                    )
+                out.append(char)
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                raise MalformedRequest("Idempotency-Key: unescaped quote inside the quoted key")
+            else:
+                out.append(char)
+        if escaped:
+            raise MalformedRequest("Idempotency-Key: the quoted key ends with a backslash")
+        return "".join(out)
+    return value
+
+
+def digest(key: str) -> str:
+    """The hash a key is stored under: the raw key never touches Redis."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(job_type: str, payload: Any, options: dict[str, Any]) -> str:
+    """Same request ⇔ same fingerprint: canonical JSON of type, payload and options."""
+    canonical = canonical_json({"type": job_type, "payload": payload, "options": options})
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]

@@ -1,0 +1,156 @@
+"""``Jobs``: the operations every producer and reader calls — submit, read, cancel, retry."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from jobcore.backoff import RetryPolicy
+from jobcore.broker import MessageSender, ready_queue_key
+from jobcore.clock import now_ms
+from jobcore.errors import IdempotencyConflict, JobNotFound
+from jobcore.idempotency import CLIENT_NAMESPACE, canonical_json, digest, fingerprint
+from jobcore.keys import idempotency as idempotency_key_name
+from jobcore.lifecycle import State
+from jobcore.records import JobRecord
+from jobcore.settings import Settings
+from jobcore.specs import JobTypes
+from jobcore.store import NewJob, Page, RecordStore, Reenqueue
+from jobcore.submission import Submission
+
+
+def new_job_id() -> str:
+    """Opaque, URL-safe, unique, unrelated to any idempotency key."""
+    return secrets.token_urlsafe(12)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    job_id: str
+    state: str
+    duplicate: bool
+
+
+class Jobs:
+    """The one way in for producers (API, CLI, scheduler) and readers."""
+
+    def __init__(
+        self, settings: Settings, store: RecordStore, sender: MessageSender, job_types: JobTypes
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.sender = sender
+        self.job_types = job_types
+
+    def submit(
+        self,
+        submission: Submission,
+        *,
+        namespace: str = CLIENT_NAMESPACE,
+        trace_id: str = "",
+        traceparent: str = "",
+    ) -> Accepted:
+        """Record the job and enqueue its message; replays of an idempotency key return the job.
+
+        Two round trips for a new immediate job (create, enqueue) plus one confirming it
+        reached the ready queue; a replay is one round trip.
+        """
+        spec = submission.spec
+        now = now_ms()
+        policy = RetryPolicy(
+            submission.max_attempts or spec.retry.max_attempts,
+            spec.retry.backoff.overridden_by(submission.backoff),
+        )
+        run_at = submission.run_at_ms
+        if submission.delay_ms:
+            run_at = now + submission.delay_ms
+        delay_ms = max(run_at - now, 0) if run_at is not None else 0
+        state = State.DELAYED if delay_ms > 0 else State.WAITING
+
+        job = NewJob(
+            id=new_job_id(),
+            type=spec.name,
+            queue=spec.queue,
+            payload_json=canonical_json(submission.payload),
+            state=state,
+            due_at=run_at if delay_ms > 0 and run_at is not None else now,
+            run_at=run_at if delay_ms > 0 else None,
+            max_attempts=policy.max_attempts,
+            max_deliveries=policy.max_deliveries,
+            backoff_json=json.dumps(policy.backoff.to_json()),
+            trace_id=trace_id or secrets.token_hex(16),
+            traceparent=traceparent,
+            created_at=now,
+        )
+        idem_key, fp = "", ""
+        if submission.idempotency_key is not None:
+            idem_key = idempotency_key_name(namespace, digest(submission.idempotency_key))
+            fp = fingerprint(spec.name, submission.payload, submission.options)
+        created = self.store.create(job, idem_key, fp, int(self.settings.idempotency_window * 1000))
+        if created.outcome == "conflict":
+            raise IdempotencyConflict(created.job_id)
+        if created.outcome == "duplicate":
+            return Accepted(created.job_id, created.state, duplicate=True)
+
+        self.sender.send(
+            job.id,
+            spec.actor_name,
+            spec.queue,
+            1,
+            delay_ms=delay_ms or None,
+            traceparent=traceparent,
+        )
+        if not delay_ms:
+            self.store.confirm_ready(job.id, 1)
+        return Accepted(job.id, state, duplicate=False)
+
+    def enqueue_again(self, again: Reenqueue, *, delay_ms: int | None = None) -> None:
+        """Send a new message for a job whose record moved to a new generation."""
+        spec = self.job_types.find(again.type)
+        actor_name = spec.actor_name if spec else again.type.replace("-", "_")
+        self.sender.send(again.job_id, actor_name, again.queue, again.generation, delay_ms=delay_ms)
+        if not delay_ms:
+            self.store.confirm_ready(again.job_id, again.generation)
+
+    # --- reads ---------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord:
+        return self.store.get(job_id)
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        return self.store.events(job_id)
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        job_type: str | None = None,
+        limit: int = 50,
+        cursor: int | None = None,
+    ) -> Page:
+        return self.store.list(state, job_type, limit, cursor)
+
+    def stats(self) -> dict[str, Any]:
+        queues = self.job_types.queues()
+        stats = self.store.stats(self.job_types.names(), [ready_queue_key(q) for q in queues])
+        stats["queues"] = dict(zip(queues, stats["queues"].values(), strict=True))
+        return stats
+
+    # --- operations ----------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> JobRecord:
+        return self.store.cancel(job_id)
+
+    def retry(self, job_id: str, *, reset_effects: bool = False) -> JobRecord:
+        again = self.store.retry(job_id, reset_effects)
+        self.enqueue_again(again)
+        return self.store.get(job_id)
+
+    def exists(self, job_id: str) -> bool:
+        try:
+            self.store.get(job_id)
+        except JobNotFound:
+            return False
+        return True

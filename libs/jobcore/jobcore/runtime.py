@@ -1,0 +1,41 @@
+"""Wiring shared by every process: settings → Redis → record store → broker → ``Jobs``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Middleware
+
+from jobcore.broker import MessageSender, build_broker
+from jobcore.jobs import Jobs
+from jobcore.redis_connection import connect
+from jobcore.settings import Settings
+from jobcore.specs import JobTypes, builtin_job_types
+from jobcore.store import RecordStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    client: redis.Redis
+    store: RecordStore
+    broker: RedisBroker
+    jobs: Jobs
+    job_types: JobTypes
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    job_types: JobTypes | None = None,
+    middleware: Iterable[Middleware] = (),
+) -> Runtime:
+    types = job_types or builtin_job_types()
+    client = connect(settings)
+    store = RecordStore(client)
+    broker = build_broker(settings, middleware)
+    jobs = Jobs(settings, store, MessageSender(broker), types)
+    return Runtime(settings, client, store, broker, jobs, types)

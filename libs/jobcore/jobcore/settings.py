@@ -1,0 +1,168 @@
+"""One settings object, read once from the environment. Every variable is listed here."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from jobcore.errors import ConfigurationError
+
+#: Redis used when ``REDIS_URL`` is unset and ``make run`` has written no URL to ``var/``.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: File, under the var directory, where ``make run`` writes its embedded Redis URL.
+REDIS_URL_FILE = "redis.url"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"250ms"``, ``"30s"``, ``"5m"``, ``"24h"``, ``"7d"`` or bare seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration (examples: 30s, 5m, 24h, 7d)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"{text!r} is not a boolean (use true or false)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Jobcore's configuration. Field ``x_y`` is read from ``ENV[x_y]`` as declared in ``ENV``."""
+
+    redis_url: str = DEFAULT_REDIS_URL
+    redis_timeout: float = 0.5
+    var_dir: str = "var"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_workers: int = 2
+    api_threads: int = 4
+    max_body_bytes: int = 1024 * 1024
+    worker_processes: int = 2
+    worker_threads: int = 8
+    worker_queues: str = ""
+    smtp_url: str = "smtp://127.0.0.1:1025"
+    smtp_from: str = "jobcore@localhost"
+    smtp_timeout: float = 10.0
+    output_dir: str = "output"
+    retention: float = 7 * 86400
+    failed_retention: float = 30 * 86400
+    idempotency_window: float = 86400
+    require_idempotency_key: bool = False
+    broker_heartbeat_timeout: float = 10.0
+    broker_maintenance_chance: int = 100_000
+    owner_ttl: float = 15.0
+    heartbeat_interval: float = 2.0
+    sweep_interval: float = 5.0
+    sweep_margin: float = 15.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every variable of ``ENV``; a bad value raises ``ConfigurationError`` naming it."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            name = ENV[field.name]
+            if name not in env:
+                continue
+            raw = env[name]
+            try:
+                values[field.name] = _convert(field.name, raw)
+            except ValueError as exc:
+                raise ConfigurationError(f"{name}: {exc}") from exc
+        if "redis_url" not in values:
+            var_dir = str(values.get("var_dir", cls.var_dir))
+            embedded = read_embedded_redis_url(var_dir)
+            if embedded:
+                values["redis_url"] = embedded
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        return tuple(q.strip() for q in self.worker_queues.split(",") if q.strip())
+
+
+#: The environment variable behind each setting.
+ENV: dict[str, str] = {
+    "redis_url": "REDIS_URL",
+    "redis_timeout": "JOBCORE_REDIS_TIMEOUT",
+    "var_dir": "JOBCORE_VAR_DIR",
+    "api_host": "JOBCORE_API_HOST",
+    "api_port": "JOBCORE_API_PORT",
+    "api_workers": "JOBCORE_API_WORKERS",
+    "api_threads": "JOBCORE_API_THREADS",
+    "max_body_bytes": "JOBCORE_MAX_BODY_BYTES",
+    "worker_processes": "JOBCORE_WORKER_PROCESSES",
+    "worker_threads": "JOBCORE_WORKER_THREADS",
+    "worker_queues": "JOBCORE_WORKER_QUEUES",
+    "smtp_url": "SMTP_URL",
+    "smtp_from": "SMTP_FROM",
+    "smtp_timeout": "SMTP_TIMEOUT",
+    "output_dir": "JOBCORE_OUTPUT_DIR",
+    "retention": "JOBCORE_RETENTION",
+    "failed_retention": "JOBCORE_FAILED_RETENTION",
+    "idempotency_window": "JOBCORE_IDEMPOTENCY_WINDOW",
+    "require_idempotency_key": "JOBCORE_REQUIRE_IDEMPOTENCY_KEY",
+    "broker_heartbeat_timeout": "JOBCORE_BROKER_HEARTBEAT_TIMEOUT",
+    "broker_maintenance_chance": "JOBCORE_BROKER_MAINTENANCE_CHANCE",
+    "owner_ttl": "JOBCORE_OWNER_TTL",
+    "heartbeat_interval": "JOBCORE_HEARTBEAT_INTERVAL",
+    "sweep_interval": "JOBCORE_SWEEP_INTERVAL",
+    "sweep_margin": "JOBCORE_SWEEP_MARGIN",
+    "log_level": "JOBCORE_LOG_LEVEL",
+}
+
+_DURATIONS = {
+    "redis_timeout",
+    "smtp_timeout",
+    "retention",
+    "failed_retention",
+    "idempotency_window",
+    "broker_heartbeat_timeout",
+    "owner_ttl",
+    "heartbeat_interval",
+    "sweep_interval",
+    "sweep_margin",
+}
+_INTEGERS = {
+    "api_port",
+    "api_workers",
+    "api_threads",
+    "max_body_bytes",
+    "worker_processes",
+    "worker_threads",
+    "broker_maintenance_chance",
+}
+
+
+def _convert(name: str, raw: str) -> object:
+    if name in _DURATIONS:
+        return parse_duration(raw)
+    if name in _INTEGERS:
+        value = int(raw)
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+    if name == "require_idempotency_key":
+        return _parse_bool(raw)
+    return raw
+
+
+def read_embedded_redis_url(var_dir: str) -> str | None:
+    """The URL ``make run`` wrote for its embedded Redis, if any."""
+    path = Path(var_dir) / REDIS_URL_FILE
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None

@@ -1,0 +1,300 @@
+"""The record store: job records, their indexes and history in Redis, one script per transition."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+
+from jobcore import keys, store_scripts
+from jobcore.clock import format_ms, now_ms
+from jobcore.errors import InvalidTransition, JobNotFound
+from jobcore.lifecycle import ALL_STATES, CANCELLABLE, RETRYABLE
+from jobcore.records import JobRecord
+from jobcore.redis_connection import store_errors
+
+#: Reason recorded when a job's deliveries pass its cap; ``%d`` is the delivery count.
+DELIVERY_CAP_REASON = (
+    "delivery cap reached: the job was started %d times without finishing "
+    "(it keeps killing its worker)"
+)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """Everything the create script writes for an accepted job."""
+
+    id: str
+    type: str
+    queue: str
+    payload_json: str
+    state: str
+    due_at: int
+    run_at: int | None
+    max_attempts: int
+    max_deliveries: int
+    backoff_json: str
+    trace_id: str
+    traceparent: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class CreateOutcome:
+    outcome: str  # "created" | "duplicate" | "conflict"
+    job_id: str
+    state: str
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    """What the worker learns when it tries to start a message."""
+
+    outcome: str  # started | missing | terminal | stale | busy | dead
+    attempt: int = 0
+    max_attempts: int = 0
+    payload: Any = None
+    backoff: dict[str, Any] | None = None
+    traceparent: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Reenqueue:
+    """A job that needs a new message: its id, the generation to carry, where it goes."""
+
+    job_id: str
+    generation: int
+    queue: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[JobRecord]
+    next_cursor: str | None
+
+
+class RecordStore:
+    """Job records in Redis. Every method is one round trip unless it says otherwise."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._scripts = {
+            name: client.register_script(store_scripts.PRELUDE + getattr(store_scripts, name))
+            for name in (
+                "CREATE",
+                "CONFIRM_READY",
+                "START",
+                "FINISH",
+                "PROGRESS",
+                "CANCEL",
+                "RETRY",
+                "RECOVER_DUE",
+                "RECOVER_ORPHAN",
+            )
+        }
+
+    def _run(self, name: str, args: Sequence[Any], script_keys: Sequence[str] = ()) -> Any:
+        with store_errors():
+            return self._scripts[name](keys=list(script_keys), args=list(args))
+
+    # --- transitions -------------------------------------------------------------
+
+    def create(
+        self, job: NewJob, idempotency_key: str = "", fingerprint: str = "", window_ms: int = 0
+    ) -> CreateOutcome:
+        result = self._run(
+            "CREATE",
+            [
+                job.id,
+                job.type,
+                job.queue,
+                job.payload_json,
+                job.created_at,
+                job.state,
+                job.due_at,
+                job.max_attempts,
+                job.max_deliveries,
+                job.backoff_json,
+                job.trace_id,
+                "" if job.run_at is None else job.run_at,
+                fingerprint,
+                window_ms,
+                job.traceparent,
+            ],
+            [idempotency_key],
+        )
+        return CreateOutcome(result[0], result[1], result[2] if len(result) > 2 else "")
+
+    def confirm_ready(self, job_id: str, generation: int) -> None:
+        """The job's message is in a ready queue: the sweeper need not watch it."""
+        self._run("CONFIRM_READY", [job_id, generation])
+
+    def start(self, job_id: str, generation: int, worker_id: str) -> StartOutcome:
+        result = self._run("START", [job_id, generation, worker_id, now_ms(), DELIVERY_CAP_REASON])
+        if result[0] != "started":
+            return StartOutcome(result[0], detail=result[1] if len(result) > 1 else "")
+        return StartOutcome(
+            "started",
+            attempt=int(result[1]),
+            max_attempts=int(result[2]),
+            payload=json.loads(result[3]),
+            backoff=json.loads(result[4]) if result[4] else {},
+            traceparent=result[5],
+            detail=result[6],
+        )
+
+    def complete(self, job_id: str, generation: int, worker_id: str, result: Any) -> bool:
+        out = self._run(
+            "FINISH", [job_id, generation, worker_id, now_ms(), "completed", json.dumps(result)]
+        )
+        return bool(out[0] == "completed")
+
+    def schedule_retry(
+        self, job_id: str, generation: int, worker_id: str, error: str, next_attempt_at: int
+    ) -> Reenqueue | None:
+        out = self._run(
+            "FINISH", [job_id, generation, worker_id, now_ms(), "retry", error, next_attempt_at]
+        )
+        return _reenqueue(job_id, out)
+
+    def fail(self, job_id: str, generation: int, worker_id: str, error: str, reason: str) -> bool:
+        out = self._run(
+            "FINISH", [job_id, generation, worker_id, now_ms(), "failed", error, reason]
+        )
+        return bool(out[0] == "failed")
+
+    def requeue(self, job_id: str, generation: int, worker_id: str) -> Reenqueue | None:
+        out = self._run("FINISH", [job_id, generation, worker_id, now_ms(), "requeue"])
+        return _reenqueue(job_id, out)
+
+    def set_progress(self, job_id: str, worker_id: str, progress: int) -> bool:
+        return bool(self._run("PROGRESS", [job_id, worker_id, progress]))
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a pending job; two round trips (the transition, then the record)."""
+        out = self._run("CANCEL", [job_id, now_ms()])
+        self._raise_unless(job_id, out, "cancel", CANCELLABLE)
+        return self.get(job_id)
+
+    def retry(self, job_id: str, reset_effects: bool = False) -> Reenqueue:
+        """Put a failed or cancelled job back to waiting; the caller enqueues it."""
+        out = self._run("RETRY", [job_id, now_ms(), "1" if reset_effects else "0"])
+        self._raise_unless(job_id, out, "retry", RETRYABLE)
+        found = _reenqueue(job_id, out)
+        assert found is not None
+        return found
+
+    @staticmethod
+    def _raise_unless(
+        job_id: str, out: list[str], operation: str, allowed: tuple[str, ...]
+    ) -> None:
+        if out[0] == "missing":
+            raise JobNotFound(job_id)
+        if out[0] == "invalid":
+            raise InvalidTransition(job_id, out[1], operation, allowed)
+
+    # --- recovery ------------------------------------------------------------------
+
+    def overdue(self, older_than_ms: int, limit: int) -> list[str]:
+        """Ids of pending jobs whose message should have been ready before ``older_than_ms``."""
+        with store_errors():
+            ids = cast(
+                list[str], self.client.zrangebyscore(keys.DUE, "-inf", older_than_ms, 0, limit)
+            )
+        return ids
+
+    def recover_due(self, job_id: str, margin_ms: int) -> Reenqueue | None:
+        return _reenqueue(job_id, self._run("RECOVER_DUE", [job_id, now_ms(), margin_ms]))
+
+    def active_ids(self, limit: int) -> list[str]:
+        with store_errors():
+            ids = cast(list[str], self.client.zrange(keys.index_state("active"), 0, limit - 1))
+        return ids
+
+    def recover_orphan(self, job_id: str) -> Reenqueue | None:
+        return _reenqueue(job_id, self._run("RECOVER_ORPHAN", [job_id, now_ms()]))
+
+    # --- reads ---------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord:
+        with store_errors():
+            fields = cast(dict[str, str], self.client.hgetall(keys.job(job_id)))
+        if not fields:
+            raise JobNotFound(job_id)
+        return JobRecord.from_hash(fields)
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's history, oldest first, times as RFC 3339; two reads in one round trip."""
+        with store_errors():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.exists(keys.job(job_id))
+            pipe.lrange(keys.job_events(job_id), 0, -1)
+            exists, raw = pipe.execute()
+        if not exists:
+            raise JobNotFound(job_id)
+        events = []
+        for line in raw:
+            event = json.loads(line)
+            for name in ("at", "runAt", "nextAttemptAt"):
+                if name in event:
+                    event[name] = format_ms(int(event[name]))
+            events.append(event)
+        return events
+
+    def list(self, state: str | None, job_type: str | None, limit: int, cursor: int | None) -> Page:
+        """Newest first from the index matching the filters; two round trips."""
+        index = keys.index_for(state, job_type)
+        upper = f"({cursor}" if cursor is not None else "+inf"
+        with store_errors():
+            pairs = cast(
+                list[tuple[str, float]],
+                self.client.zrevrangebyscore(index, upper, "-inf", 0, limit + 1, withscores=True),
+            )
+            page, more = pairs[:limit], len(pairs) > limit
+            pipe = self.client.pipeline(transaction=False)
+            for job_id, _ in page:
+                pipe.hgetall(keys.job(job_id))
+            hashes = pipe.execute() if page else []
+        items = [JobRecord.from_hash(h) for h in hashes if h]
+        next_cursor = str(int(page[-1][1])) if more and page else None
+        return Page(items, next_cursor)
+
+    def stats(self, job_types: Sequence[str], queues: Sequence[str]) -> dict[str, Any]:
+        """Counts per state and type, queue depths, delayed and dead letters; one round trip."""
+        with store_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for state in ALL_STATES:
+                pipe.zcard(keys.index_state(state))
+            for job_type in job_types:
+                pipe.zcard(keys.index_type(job_type))
+            for queue in queues:
+                pipe.llen(f"dramatiq:{queue}")
+            counts = pipe.execute()
+        by_state = dict(zip(ALL_STATES, counts[: len(ALL_STATES)], strict=True))
+        rest = counts[len(ALL_STATES) :]
+        by_type = dict(zip(job_types, rest[: len(job_types)], strict=True))
+        depths = dict(zip(queues, rest[len(job_types) :], strict=True))
+        return {
+            "states": by_state,
+            "types": by_type,
+            "queues": depths,
+            "delayed": by_state["delayed"],
+            "retrying": by_state["retrying"],
+            "deadLetters": by_state["failed"],
+            "total": sum(by_state.values()),
+        }
+
+    def ping(self) -> bool:
+        with store_errors():
+            return bool(self.client.ping())
+
+
+def _reenqueue(job_id: str, out: list[str]) -> Reenqueue | None:
+    if out[0] not in ("retrying", "requeued", "waiting", "recovered"):
+        return None
+    return Reenqueue(job_id, int(out[1]), out[2], out[3])

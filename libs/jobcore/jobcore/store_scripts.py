@@ -1,0 +1,256 @@
+"""The Lua scripts behind each lifecycle transition: one round trip, atomic, per transition.
+
+Every script starts with the same prelude: the key builders of ``keys.py``, the state
+groups of ``lifecycle.py`` and a few shared helpers. Scripts return flat lists whose
+first element names the outcome.
+"""
+
+from __future__ import annotations
+
+from jobcore.keys import lua_key_helpers
+from jobcore.lifecycle import lua_state_sets
+
+_HELPERS = r"""
+local function move_state(id, jtype, seq, from, to)
+  if from then
+    redis.call('ZREM', k_state(from), id)
+    redis.call('ZREM', k_state_type(from, jtype), id)
+  end
+  redis.call('ZADD', k_state(to), seq, id)
+  redis.call('ZADD', k_state_type(to, jtype), seq, id)
+end
+
+local function add_event(id, event)
+  redis.call('RPUSH', k_events(id), cjson.encode(event))
+end
+
+local function finish(id, rec, to, now, fields)
+  redis.call('HSET', k_job(id), 'state', to, 'finishedAt', now, unpack(fields))
+  redis.call('HDEL', k_job(id), 'owner', 'nextAttemptAt')
+  move_state(id, rec.type, rec.seq, rec.state, to)
+  redis.call('ZREM', K_DUE, id)
+  redis.call('ZADD', K_FINISHED, now, id)
+end
+
+local REC_FIELDS = {'state', 'type', 'seq', 'generation', 'owner', 'attempts', 'maxAttempts',
+                    'deliveries', 'maxDeliveries', 'queue'}
+local function load(id)
+  local v = redis.call('HMGET', k_job(id), unpack(REC_FIELDS))
+  if not v[1] then return nil end
+  local rec = {}
+  for i, name in ipairs(REC_FIELDS) do rec[name] = v[i] end
+  rec.seq = tonumber(rec.seq)
+  rec.generation = tonumber(rec.generation)
+  rec.attempts = tonumber(rec.attempts)
+  rec.maxAttempts = tonumber(rec.maxAttempts)
+  rec.deliveries = tonumber(rec.deliveries)
+  rec.maxDeliveries = tonumber(rec.maxDeliveries)
+  return rec
+end
+
+local function owner_alive(rec)
+  return rec.owner and redis.call('EXISTS', k_worker(rec.owner)) == 1
+end
+"""
+
+PRELUDE = lua_key_helpers() + lua_state_sets() + _HELPERS
+
+#: KEYS[1] idempotency key or '' ; ARGV: id, type, queue, payload, now, state, dueAt,
+#: maxAttempts, maxDeliveries, backoff, traceId, runAt, fingerprint, windowMs, traceparent
+CREATE = r"""
+local id, jtype, queue, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, state, due_at = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local fingerprint, window = ARGV[13], tonumber(ARGV[14])
+if KEYS[1] ~= '' then
+  local existing = redis.call('GET', KEYS[1])
+  if existing then
+    local sep = string.find(existing, ' ', 1, true)
+    local old_id = string.sub(existing, 1, sep - 1)
+    if string.sub(existing, sep + 1) ~= fingerprint then return {'conflict', old_id} end
+    return {'duplicate', old_id, redis.call('HGET', k_job(old_id), 'state') or ''}
+  end
+  redis.call('SET', KEYS[1], id .. ' ' .. fingerprint, 'PX', window)
+end
+local seq = redis.call('INCR', K_SEQ)
+local fields = {'id', id, 'type', jtype, 'queue', queue, 'payload', payload, 'state', state,
+  'attempts', 0, 'maxAttempts', ARGV[8], 'deliveries', 0, 'maxDeliveries', ARGV[9],
+  'progress', 0, 'createdAt', now, 'traceId', ARGV[11], 'generation', 1, 'backoff', ARGV[10],
+  'seq', seq}
+if ARGV[12] ~= '' then table.insert(fields, 'runAt'); table.insert(fields, ARGV[12]) end
+if ARGV[15] ~= '' then table.insert(fields, 'traceparent'); table.insert(fields, ARGV[15]) end
+redis.call('HSET', k_job(id), unpack(fields))
+redis.call('ZADD', K_ALL, seq, id)
+redis.call('ZADD', k_type(jtype), seq, id)
+move_state(id, jtype, seq, nil, state)
+redis.call('ZADD', K_DUE, due_at, id)
+local event = {at = now, event = 'accepted', state = state}
+if ARGV[12] ~= '' then event.runAt = tonumber(ARGV[12]) end
+add_event(id, event)
+return {'created', id, state}
+"""
+
+#: ARGV: id, generation — the message reached a ready queue: stop watching it as due.
+CONFIRM_READY = r"""
+local id, gen = ARGV[1], tonumber(ARGV[2])
+local rec = load(id)
+if not rec or rec.generation ~= gen then return {'stale'} end
+redis.call('ZREM', K_DUE, id)
+if rec.state == 'delayed' then
+  redis.call('HSET', k_job(id), 'state', 'waiting')
+  move_state(id, rec.type, rec.seq, 'delayed', 'waiting')
+end
+return {'ok'}
+"""
+
+#: ARGV: id, generation, workerId, now, deliveryCapReason
+START = r"""
+local id, gen, wid, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local rec = load(id)
+if not rec then return {'missing'} end
+if TERMINAL[rec.state] then return {'terminal', rec.state} end
+if rec.generation ~= gen then return {'stale', tostring(rec.generation)} end
+local redelivered = rec.state == 'active'
+if redelivered and owner_alive(rec) then return {'busy', rec.owner} end
+local deliveries = rec.deliveries + 1
+if deliveries > rec.maxDeliveries then
+  local reason = string.format(ARGV[5], rec.deliveries)
+  finish(id, rec, 'failed', now, {'failedReason', reason})
+  add_event(id, {at = now, event = 'dead-lettered', reason = reason})
+  return {'dead', reason}
+end
+redis.call('HSET', k_job(id), 'state', 'active', 'owner', wid, 'deliveries', deliveries,
+  'processedAt', now)
+redis.call('HDEL', k_job(id), 'nextAttemptAt')
+move_state(id, rec.type, rec.seq, rec.state, 'active')
+redis.call('ZREM', K_DUE, id)
+local event = {at = now, event = 'started', attempt = rec.attempts + 1, delivery = deliveries,
+  worker = wid}
+if redelivered then event.redelivered = true end
+add_event(id, event)
+local v = redis.call('HMGET', k_job(id), 'payload', 'backoff', 'traceparent')
+return {'started', tostring(rec.attempts + 1), tostring(rec.maxAttempts), v[1], v[2],
+  v[3] or '', rec.type}
+"""
+
+#: ARGV: id, generation, workerId, now, outcome, then per outcome:
+#:   completed: resultJson | retry: error, nextAttemptAt | failed: error, reason | requeue: -
+FINISH = r"""
+local id, gen, wid, now, outcome = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local rec = load(id)
+if not rec or rec.state ~= 'active' or rec.generation ~= gen or rec.owner ~= wid then
+  return {'lost', rec and rec.state or 'missing'}
+end
+local attempt = rec.attempts + 1
+local k = k_job(id)
+if outcome == 'completed' then
+  finish(id, rec, 'completed', now, {'attempts', attempt, 'result', ARGV[6], 'progress', 100})
+  add_event(id, {at = now, event = 'completed', attempt = attempt})
+  return {'completed', tostring(attempt)}
+elseif outcome == 'retry' then
+  local next_at = tonumber(ARGV[7])
+  redis.call('HSET', k, 'state', 'retrying', 'attempts', attempt, 'lastError', ARGV[6],
+    'nextAttemptAt', next_at, 'generation', rec.generation + 1)
+  redis.call('HDEL', k, 'owner')
+  move_state(id, rec.type, rec.seq, 'active', 'retrying')
+  redis.call('ZADD', K_DUE, next_at, id)
+  add_event(id, {at = now, event = 'attempt-failed', attempt = attempt, error = ARGV[6],
+    nextAttemptAt = next_at})
+  return {'retrying', tostring(rec.generation + 1), rec.queue, rec.type}
+elseif outcome == 'failed' then
+  finish(id, rec, 'failed', now, {'attempts', attempt, 'lastError', ARGV[6],
+    'failedReason', ARGV[7]})
+  add_event(id, {at = now, event = 'attempt-failed', attempt = attempt, error = ARGV[6]})
+  add_event(id, {at = now, event = 'dead-lettered', reason = ARGV[7]})
+  return {'failed', tostring(attempt)}
+elseif outcome == 'requeue' then
+  redis.call('HSET', k, 'state', 'waiting', 'generation', rec.generation + 1,
+    'deliveries', rec.deliveries - 1)
+  redis.call('HDEL', k, 'owner')
+  move_state(id, rec.type, rec.seq, 'active', 'waiting')
+  redis.call('ZADD', K_DUE, now, id)
+  add_event(id, {at = now, event = 'requeued', reason = 'worker shut down before finishing'})
+  return {'requeued', tostring(rec.generation + 1), rec.queue, rec.type}
+end
+return redis.error_reply('unknown outcome ' .. outcome)
+"""
+
+#: ARGV: id, workerId, progress
+PROGRESS = r"""
+local id, wid = ARGV[1], ARGV[2]
+local v = redis.call('HMGET', k_job(id), 'state', 'owner')
+if v[1] ~= 'active' or v[2] ~= wid then return 0 end
+redis.call('HSET', k_job(id), 'progress', ARGV[3])
+return 1
+"""
+
+#: ARGV: id, now
+CANCEL = r"""
+local id, now = ARGV[1], tonumber(ARGV[2])
+local rec = load(id)
+if not rec then return {'missing'} end
+if not CANCELLABLE[rec.state] then return {'invalid', rec.state} end
+finish(id, rec, 'cancelled', now, {})
+add_event(id, {at = now, event = 'cancelled', from = rec.state})
+return {'cancelled'}
+"""
+
+#: ARGV: id, now, resetEffects ('1' or '0')
+RETRY = r"""
+local id, now, reset = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
+local rec = load(id)
+if not rec then return {'missing'} end
+if not RETRYABLE[rec.state] then return {'invalid', rec.state} end
+local k = k_job(id)
+redis.call('HSET', k, 'state', 'waiting', 'attempts', 0, 'deliveries', 0, 'progress', 0,
+  'generation', rec.generation + 1)
+redis.call('HDEL', k, 'failedReason', 'finishedAt', 'result', 'nextAttemptAt', 'owner',
+  'processedAt', 'lastError')
+move_state(id, rec.type, rec.seq, rec.state, 'waiting')
+redis.call('ZREM', K_FINISHED, id)
+redis.call('ZADD', K_DUE, now, id)
+local cleared = 0
+if reset then
+  local effects = redis.call('HGETALL', k_effects(id))
+  for i = 1, #effects, 2 do
+    local reservation = cjson.decode(effects[i + 1])
+    if reservation.status ~= 'done' then
+      redis.call('HDEL', k_effects(id), effects[i])
+      cleared = cleared + 1
+    end
+  end
+end
+add_event(id, {at = now, event = 'retried', from = rec.state,
+  effects = reset and 'reset' or 'keep', clearedEffects = cleared})
+return {'waiting', tostring(rec.generation + 1), rec.queue, rec.type}
+"""
+
+#: ARGV: id, now, margin — re-enqueue a pending job whose message never became ready.
+RECOVER_DUE = r"""
+local id, now, margin = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local due = redis.call('ZSCORE', K_DUE, id)
+if not due or tonumber(due) > now - margin then return {'not-due'} end
+local rec = load(id)
+if not rec or not PENDING[rec.state] then
+  redis.call('ZREM', K_DUE, id)
+  return {'gone'}
+end
+redis.call('HSET', k_job(id), 'generation', rec.generation + 1)
+redis.call('ZADD', K_DUE, now, id)
+add_event(id, {at = now, event = 'recovered', reason = 'message did not reach a ready queue'})
+return {'recovered', tostring(rec.generation + 1), rec.queue, rec.type}
+"""
+
+#: ARGV: id, now — an active job whose owner stopped heartbeating goes back to waiting.
+RECOVER_ORPHAN = r"""
+local id, now = ARGV[1], tonumber(ARGV[2])
+local rec = load(id)
+if not rec or rec.state ~= 'active' or owner_alive(rec) then return {'alive'} end
+local k = k_job(id)
+redis.call('HSET', k, 'state', 'waiting', 'generation', rec.generation + 1)
+redis.call('HDEL', k, 'owner')
+move_state(id, rec.type, rec.seq, 'active', 'waiting')
+redis.call('ZADD', K_DUE, now, id)
+add_event(id, {at = now, event = 'recovered',
+  reason = 'worker ' .. (rec.owner or '?') .. ' was lost'})
+return {'recovered', tostring(rec.generation + 1), rec.queue, rec.type}
+"""

@@ -1,0 +1,1 @@
+"""Jobcore's HTTP API: Falcon resources that parse, call ``jobcore``, and render."""

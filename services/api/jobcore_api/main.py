@@ -1,0 +1,58 @@
+"""``jobcore-api``: the Falcon app under gunicorn (gthread workers)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from jobcore.logs import configure_logging
+from jobcore.settings import Settings
+
+
+class JobcoreGunicorn(BaseApplication):  # type: ignore[misc]
+    """Gunicorn with its options given in code; the app is built in each worker after fork."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from jobcore_api.app import create_app
+
+        settings = Settings.from_env()
+        configure_logging(settings.log_level, service="api")
+        return create_app(settings)
+
+
+def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
+    return {
+        "bind": bind,
+        "workers": settings.api_workers,
+        "threads": settings.api_threads,
+        "worker_class": "gthread",
+        "control_socket_disable": True,
+        "reuse_port": True,
+        "accesslog": None,
+        "graceful_timeout": 10,
+        "timeout": 30,
+        "keepalive": 5,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(prog="jobcore-api", description=__doc__)
+    parser.add_argument("--bind", default=f"{settings.api_host}:{settings.api_port}")
+    args = parser.parse_args(argv)
+    configure_logging(settings.log_level, service="api")
+    JobcoreGunicorn(gunicorn_options(settings, args.bind)).run()
+
+
+if __name__ == "__main__":
+    main()

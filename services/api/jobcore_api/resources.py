@@ -1,0 +1,194 @@
+"""HTTP resources: each parses the request, calls ``jobcore``, and renders the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from jobcore.clock import now_ms
+from jobcore.errors import InvalidRequest, Problem
+from jobcore.idempotency import parse_header
+from jobcore.jobs import Jobs
+from jobcore.lifecycle import ALL_STATES, State
+from jobcore.settings import Settings
+from jobcore.submission import SubmissionParser
+from jobcore_api.problems import RETRY_AFTER_SECONDS
+from jobcore_api.strict_json import read_json
+
+#: Page size of listings when the client names none, and the largest it may ask for.
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def _job_path(job_id: str) -> str:
+    return f"/jobs/{job_id}"
+
+
+class ListQuery:
+    """The ``state``, ``type``, ``limit`` and ``cursor`` query parameters, checked."""
+
+    def __init__(self, req: falcon.Request, jobs: Jobs, *, state: str | None = None) -> None:
+        problems = []
+        self.state = state or req.get_param("state")
+        if self.state is not None and self.state not in ALL_STATES:
+            problems.append(
+                Problem("/query/state", f"unknown state; use one of {', '.join(ALL_STATES)}")
+            )
+        self.job_type = req.get_param("type")
+        if self.job_type is not None:
+            spec = jobs.job_types.find(self.job_type)
+            if spec is None:
+                problems.append(Problem("/query/type", f"unknown job type {self.job_type!r}"))
+            else:
+                self.job_type = spec.name
+        self.limit = DEFAULT_LIMIT
+        raw_limit = req.get_param("limit")
+        if raw_limit is not None:
+            if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+                problems.append(
+                    Problem("/query/limit", f"must be a whole number from 1 to {MAX_LIMIT}")
+                )
+            else:
+                self.limit = int(raw_limit)
+        self.cursor: int | None = None
+        raw_cursor = req.get_param("cursor")
+        if raw_cursor is not None:
+            if not raw_cursor.isdigit() or len(raw_cursor) > 19:
+                problems.append(
+                    Problem("/query/cursor", "must be a nextCursor value from a previous page")
+                )
+            else:
+                self.cursor = int(raw_cursor)
+        if problems:
+            raise InvalidRequest(problems, title="Invalid query")
+
+    def page(self, jobs: Jobs) -> dict[str, Any]:
+        page = jobs.list(
+            state=self.state, job_type=self.job_type, limit=self.limit, cursor=self.cursor
+        )
+        return {"items": [r.to_api() for r in page.items], "nextCursor": page.next_cursor}
+
+
+class JobsResource:
+    """``POST /jobs`` submits; ``GET /jobs`` lists."""
+
+    def __init__(self, jobs: Jobs, parser: SubmissionParser, settings: Settings) -> None:
+        self.jobs = jobs
+        self.parser = parser
+        self.settings = settings
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, self.settings.max_body_bytes)
+        header = req.get_header("Idempotency-Key")
+        header_key = parse_header(header) if header is not None else None
+        submission = self.parser.parse(body, header_key, now_ms=now_ms())
+        accepted = self.jobs.submit(submission)
+        resp.location = _job_path(accepted.job_id)
+        resp.media = {"status": "accepted", "jobId": accepted.job_id, "state": accepted.state}
+        if accepted.duplicate:
+            resp.status = falcon.HTTP_200
+            resp.media["duplicate"] = True
+            resp.set_header("Idempotent-Replayed", "true")
+        else:
+            resp.status = falcon.HTTP_202
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = ListQuery(req, self.jobs).page(self.jobs)
+
+
+class JobResource:
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        resp.media = self.jobs.get(job_id).to_api()
+
+
+class JobStatusResource:
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        resp.media = self.jobs.get(job_id).to_status()
+
+
+class JobEventsResource:
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        resp.media = {"jobId": job_id, "items": self.jobs.events(job_id)}
+
+
+class JobCancelResource:
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        resp.media = self.jobs.cancel(job_id).to_api()
+
+
+class JobRetryResource:
+    def __init__(self, jobs: Jobs, settings: Settings) -> None:
+        self.jobs = jobs
+        self.settings = settings
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
+        effects = "keep"
+        if req.content_length:
+            body = read_json(req, self.settings.max_body_bytes)
+            if not isinstance(body, dict) or set(body) - {"effects"}:
+                raise InvalidRequest(
+                    [Problem("", 'the body may only hold {"effects": "keep" | "reset"}')]
+                )
+            effects = body.get("effects", "keep")
+            if effects not in ("keep", "reset"):
+                raise InvalidRequest([Problem("/effects", 'must be "keep" or "reset"')])
+        resp.media = self.jobs.retry(job_id, reset_effects=effects == "reset").to_api()
+
+
+class StatsResource:
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.jobs.stats()
+
+
+class DeadLettersResource:
+    """``GET /jobs/dead``: failed jobs, newest first, optionally of one type."""
+
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = ListQuery(req, self.jobs, state=State.FAILED).page(self.jobs)
+
+
+class JobTypesResource:
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"items": [spec.to_api() for spec in self.jobs.job_types.specs]}
+
+
+class HealthResource:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok"}
+
+
+class ReadinessResource:
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            self.jobs.store.ping()
+        except Exception as exc:
+            resp.status = falcon.HTTP_503
+            resp.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
+            resp.media = {"status": "unavailable", "redis": str(exc)}
+            return
+        resp.media = {"status": "ready", "redis": "ok"}

@@ -1,0 +1,107 @@
+"""A small process supervisor: prefixed logs, restarts, and an ordered shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+#: Seconds a service gets to stop after SIGTERM before it is killed.
+STOP_TIMEOUT = 30.0
+#: Seconds between restarts of a service that keeps dying.
+RESTART_PAUSE = 1.0
+_COLORS = ["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m"]
+_RESET = "\033[0m"
+
+_print_lock = threading.Lock()
+
+
+def say(name: str, line: str, color: str = "") -> None:
+    use_color = color and sys.stdout.isatty()
+    prefix = f"{color}{name:>9} |{_RESET}" if use_color else f"{name:>9} |"
+    with _print_lock:
+        sys.stdout.write(f"{prefix} {line}\n")
+        sys.stdout.flush()
+
+
+@dataclass
+class Service:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    restart: bool = True
+    color: str = ""
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.command,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._pump, args=(self.process,), daemon=True).start()
+        say(self.name, f"started (pid {self.process.pid})", self.color)
+
+    def _pump(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        for raw in iter(process.stdout.readline, b""):
+            say(self.name, raw.decode("utf-8", "replace").rstrip(), self.color)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        if not self.alive():
+            return
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            say(self.name, "did not stop in time; killing", self.color)
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        say(self.name, f"stopped ({self.process.returncode})", self.color)
+
+
+class Supervisor:
+    """Starts services in order, restarts those that die, stops them in reverse order."""
+
+    def __init__(self) -> None:
+        self.services: list[Service] = []
+        self._stopping = threading.Event()
+
+    def add(self, service: Service) -> None:
+        service.color = _COLORS[len(self.services) % len(_COLORS)]
+        self.services.append(service)
+
+    def run(self) -> None:
+        for service in self.services:
+            service.start()
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        while not self._stopping.wait(0.5):
+            for service in self.services:
+                if not service.alive() and not self._stopping.is_set():
+                    code = service.process.returncode if service.process else None
+                    if not service.restart:
+                        say(service.name, f"exited ({code}); stopping everything")
+                        self._stopping.set()
+                        break
+                    say(service.name, f"exited ({code}); restarting", service.color)
+                    time.sleep(RESTART_PAUSE)
+                    service.start()
+        self.stop_all()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._stopping.set()
+
+    def stop_all(self) -> None:
+        for service in reversed(self.services):
+            service.stop()

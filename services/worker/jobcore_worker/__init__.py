@@ -1,0 +1,1 @@
+"""Jobcore's worker: Dramatiq processes running the job implementations."""

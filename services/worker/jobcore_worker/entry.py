@@ -1,0 +1,28 @@
+"""The module Dramatiq's CLI loads in each worker process: the broker with every actor bound.
+
+``dramatiq jobcore_worker.entry`` (what ``jobcore-worker`` runs) imports this module,
+which sets the broker *before* declaring any actor (Dramatiq's global-broker trap).
+"""
+
+from __future__ import annotations
+
+from jobcore.execution import JobLifecycle, bind_implementations
+from jobcore.logs import configure_logging
+from jobcore.presence import WorkerPresence
+from jobcore.runtime import build_runtime
+from jobcore.settings import Settings
+from jobcore_worker.jobs import IMPLEMENTATIONS
+from jobcore_worker.plugins import load_plugins
+
+settings = Settings.from_env()
+configure_logging(settings.log_level, service="worker")
+job_types, implementations = load_plugins(IMPLEMENTATIONS)
+runtime = build_runtime(settings, job_types=job_types)
+presence = WorkerPresence(
+    runtime, list(settings.queues or runtime.job_types.queues()), lambda: lifecycle.in_flight()
+)
+lifecycle = JobLifecycle(runtime, presence.current_id)
+runtime.broker.add_middleware(presence)
+runtime.broker.add_middleware(lifecycle)
+actors = bind_implementations(runtime, implementations)
+broker = runtime.broker

@@ -1,0 +1,41 @@
+"""``csv-export`` (alias ``csv-generation``): a payload written as a CSV file."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+from jobcore.context import JobContext
+
+
+def csv_rows(payload: dict[str, Any]) -> list[list[Any]]:
+    """A flat object → ``key,value`` lines; ``{rows: [...]}`` → a header and one line per row."""
+    if "rows" in payload:
+        rows = payload["rows"]
+        header: list[str] = []
+        for row in rows:
+            header += [name for name in row if name not in header]
+        return [header, *[[_cell(row.get(name)) for name in header] for row in rows]]
+    return [["key", "value"], *[[key, _cell(value)] for key, value in payload.items()]]
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def write_csv(job: JobContext) -> str:
+    """Writes ``<output dir>/<job id>.csv`` atomically; the result is its path."""
+    output_dir = Path(job.settings.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / f"{job.id}.csv"
+    partial = path.with_suffix(".csv.part")
+    with partial.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(csv_rows(job.payload))
+    os.replace(partial, path)
+    return str(path)
