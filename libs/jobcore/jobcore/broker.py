@@ -12,7 +12,7 @@ from typing import Any
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.errors import ConnectionError as DramatiqConnectionError
+from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import Middleware, ShutdownNotifications, TimeLimit
 
 from jobcore.errors import StoreUnavailable
@@ -88,7 +88,7 @@ class MessageSender:
         )
         try:
             self.broker.enqueue(message, delay=delay_ms or None)
-        except (DramatiqConnectionError, redis.ConnectionError, redis.TimeoutError) as exc:
+        except (BrokerConnectionError, redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(f"the broker is unreachable: {exc}") from exc
         except redis.ResponseError as exc:
             raise StoreUnavailable(f"the broker refused the message: {exc}") from exc
