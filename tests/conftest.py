@@ -160,7 +160,7 @@ def api(settings: Settings, runtime: Runtime) -> testing.TestClient:
 
 @pytest.fixture(scope="session")
 def worker(env: dict[str, str], tmp_root: Path) -> Iterator[WorkerProcess]:
-    """One worker process group (2 processes × 4 threads) consuming every queue."""
+    """One worker process group (2 processes x 4 threads) consuming every queue."""
     process = WorkerProcess(env, tmp_root / "worker.log", "--processes", "2", "--threads", "4")
     process.start()
     yield process
