@@ -33,9 +33,10 @@ DUE = PREFIX + "due"
 FINISHED = PREFIX + "finished"
 #: String ``<jobId> <fingerprint>`` for one idempotency key (hashed), expiring with the window.
 IDEMPOTENCY = PREFIX + "idem:{namespace}:{digest}"
-#: Hash: one live worker process (id, host, pid, queues, inFlight, heartbeat); expires.
+#: Hash: one live worker or scheduler process (id, kind, host, pid, queues, inFlight,
+#: heartbeat); expires after the owner TTL.
 WORKER = PREFIX + "worker:{id}"
-#: Sorted set of worker ids scored by last heartbeat (epoch ms).
+#: Sorted set of live process ids scored by last heartbeat (epoch ms).
 WORKERS = PREFIX + "workers"
 #: String: a named lease (sweepers), value = holder id, expiring.
 LEASE = PREFIX + "lease:{name}"

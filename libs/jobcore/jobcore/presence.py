@@ -17,7 +17,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import dramatiq
 import structlog
@@ -25,7 +25,6 @@ from dramatiq.middleware import Middleware
 
 from jobcore import keys
 from jobcore.clock import now_ms
-from jobcore.errors import StoreUnavailable
 from jobcore.runtime import Runtime
 
 #: Jobs examined per sweep and per kind.
@@ -82,6 +81,67 @@ class Sweeper:
         return recovered
 
 
+class Heartbeat:
+    """One process's presence key (worker or scheduler), refreshed every heartbeat interval.
+
+    ``keys.WORKER`` holds the process's description and expires after ``owner_ttl``;
+    ``keys.WORKERS`` indexes live ids by last beat, so listing never scans keys.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        kind: str,
+        queues: list[str],
+        in_flight: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.runtime = runtime
+        self.kind = kind
+        self.queues = queues
+        self.in_flight = in_flight
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+    def beat(self) -> None:
+        settings = self.runtime.settings
+        now = now_ms()
+        ttl_ms = int(settings.owner_ttl * 1000)
+        pipe = self.runtime.client.pipeline(transaction=False)
+        pipe.hset(
+            keys.worker(self.id),
+            mapping={
+                "id": self.id,
+                "kind": self.kind,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "queues": ",".join(self.queues),
+                "inFlight": self.in_flight(),
+                "heartbeat": now,
+            },
+        )
+        pipe.pexpire(keys.worker(self.id), ttl_ms)
+        pipe.zadd(keys.WORKERS, {self.id: now})
+        pipe.zremrangebyscore(keys.WORKERS, "-inf", now - ttl_ms)
+        pipe.execute()
+
+    def remove(self) -> None:
+        pipe = self.runtime.client.pipeline(transaction=False)
+        pipe.delete(keys.worker(self.id))
+        pipe.zrem(keys.WORKERS, self.id)
+        pipe.execute()
+
+
+def live_processes(runtime: Runtime, kind: str | None = None) -> list[dict[str, str]]:
+    """Worker and scheduler processes whose heartbeat has not expired, newest beat first."""
+    client = runtime.client
+    ttl_ms = int(runtime.settings.owner_ttl * 1000)
+    ids = cast(list[str], client.zrevrangebyscore(keys.WORKERS, "+inf", now_ms() - ttl_ms))
+    pipe = client.pipeline(transaction=False)
+    for process_id in ids:
+        pipe.hgetall(keys.worker(process_id))
+    found = [h for h in pipe.execute() if h] if ids else []
+    return [h for h in found if kind is None or h.get("kind") == kind]
+
+
 class WorkerPresence(Middleware):
     """Heartbeat of this worker process, plus the sweepers under a lease."""
 
@@ -91,19 +151,19 @@ class WorkerPresence(Middleware):
         self.runtime = runtime
         self.queues = queues
         self.in_flight = in_flight
-        self.worker_id = ""
+        self.heartbeat: Heartbeat | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def current_id(self) -> str:
-        return self.worker_id
+        return self.heartbeat.id if self.heartbeat else ""
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
-        self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.beat()
+        self.heartbeat = Heartbeat(self.runtime, "worker", self.queues, self.in_flight)
+        self.heartbeat.beat()
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
-        if not self.worker_id:
+        if self.heartbeat is None:
             self.after_process_boot(broker)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="jobcore-presence", daemon=True)
@@ -116,50 +176,29 @@ class WorkerPresence(Middleware):
         if self._thread:
             self._thread.join(timeout=5)
         try:
-            pipe = self.runtime.client.pipeline(transaction=False)
-            pipe.delete(keys.worker(self.worker_id))
-            pipe.zrem(keys.WORKERS, self.worker_id)
-            pipe.execute()
+            if self.heartbeat:
+                self.heartbeat.remove()
         except Exception:
-            log.warning("could not remove the worker heartbeat", worker_id=self.worker_id)
-
-    def beat(self) -> None:
-        settings = self.runtime.settings
-        now = now_ms()
-        pipe = self.runtime.client.pipeline(transaction=False)
-        pipe.hset(
-            keys.worker(self.worker_id),
-            mapping={
-                "id": self.worker_id,
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "queues": ",".join(self.queues),
-                "inFlight": self.in_flight(),
-                "heartbeat": now,
-            },
-        )
-        pipe.pexpire(keys.worker(self.worker_id), int(settings.owner_ttl * 1000))
-        pipe.zadd(keys.WORKERS, {self.worker_id: now})
-        pipe.zremrangebyscore(keys.WORKERS, "-inf", now - int(settings.owner_ttl * 1000))
-        pipe.execute()
+            log.warning("could not remove the worker heartbeat", worker_id=self.current_id())
 
     def _run(self) -> None:
+        assert self.heartbeat is not None
         settings = self.runtime.settings
         lease = Lease(
             self.runtime,
             "sweeper",
-            self.worker_id,
+            self.heartbeat.id,
             int(settings.sweep_interval * LEASE_INTERVALS * 1000),
         )
         sweeper = Sweeper(self.runtime)
         next_sweep = 0.0
         while not self._stop.wait(0 if next_sweep == 0.0 else settings.heartbeat_interval):
             try:
-                self.beat()
+                self.heartbeat.beat()
                 now = now_ms() / 1000
                 if now >= next_sweep:
                     next_sweep = now + settings.sweep_interval
                     if lease.acquire():
                         sweeper.sweep()
-            except (StoreUnavailable, OSError, Exception) as exc:
+            except Exception as exc:
                 log.warning("presence loop error", error=str(exc))
