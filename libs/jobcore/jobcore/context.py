@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobcore.effects import EffectGuard
 from jobcore.settings import Settings
 
 
@@ -22,6 +23,8 @@ class JobContext:
     generation: int
     settings: Settings
     report_progress: Callable[[int], None] = field(repr=False)
+    #: Guard for external effects: ``job.effects.run_once("send", action)``.
+    effects: EffectGuard = field(repr=False)
     extras: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

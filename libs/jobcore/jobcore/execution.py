@@ -15,6 +15,7 @@ from jobcore.backoff import Backoff
 from jobcore.broker import GENERATION_OPTION
 from jobcore.clock import now_ms
 from jobcore.context import JobContext, set_current_job
+from jobcore.effects import EffectGuard, HumanCheckRequired
 from jobcore.errors import ConfigurationError, StoreUnavailable
 from jobcore.runtime import Runtime
 from jobcore.specs import JobTypes
@@ -27,10 +28,6 @@ STORE_RETRY_FIRST = 0.1
 STORE_RETRY_MAX = 2.0
 
 log = structlog.get_logger("jobcore.worker")
-
-
-class HumanCheckRequired(Exception):
-    """Raised by job code when retrying could repeat an effect: fail now, tell a human."""
 
 
 def describe_error(exc: BaseException, time_limit_ms: int) -> str:
@@ -84,6 +81,7 @@ class JobLifecycle(Middleware):
             generation=generation,
             settings=self.runtime.settings,
             report_progress=lambda p: self._progress(job_id, wid, p),
+            effects=EffectGuard(self.runtime.client, job_id, start.attempt),
             extras={"backoff": start.backoff or {}, "worker_id": wid},
         )
         self._jobs[message.message_id] = job
@@ -155,7 +153,11 @@ class JobLifecycle(Middleware):
                 )
             log.warning("job attempt failed, will retry", error=error, delay_ms=delay)
             return
-        until_stored(lambda: store.fail(job.id, job.generation, wid, error, reason), "fail")
+        human = isinstance(exception, HumanCheckRequired)
+        until_stored(
+            lambda: store.fail(job.id, job.generation, wid, error, reason, human_check=human),
+            "fail",
+        )
         log.error("job failed", error=error, failed_reason=reason)
 
     def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:

@@ -20,6 +20,9 @@ from jobcore.specs import JobTypes
 from jobcore.store import NewJob, Page, RecordStore, Reenqueue
 from jobcore.submission import Submission
 
+#: Most jobs one bulk dead-letter operation touches; call again for the rest.
+BULK_LIMIT = 1000
+
 
 def new_job_id() -> str:
     """Opaque, URL-safe, unique, unrelated to any idempotency key."""
@@ -145,8 +148,33 @@ class Jobs:
 
     def retry(self, job_id: str, *, reset_effects: bool = False) -> JobRecord:
         again = self.store.retry(job_id, reset_effects)
-        self.enqueue_again(again)
+        if again:
+            self.enqueue_again(again)
         return self.store.get(job_id)
+
+    def retry_dead(
+        self,
+        *,
+        job_type: str | None = None,
+        include_human_check: bool = False,
+        limit: int = BULK_LIMIT,
+    ) -> dict[str, int]:
+        """Retry up to ``limit`` dead letters, oldest first; those failed by an unfinished
+        effect are skipped unless ``include_human_check``."""
+        retried = skipped = 0
+        for job_id in self.store.ids_in(State.FAILED, job_type, limit):
+            again = self.store.retry(job_id, skip_human_check=not include_human_check)
+            if again is None:
+                skipped += 1
+                continue
+            self.enqueue_again(again)
+            retried += 1
+        return {"retried": retried, "skipped": skipped}
+
+    def purge_dead(self, *, job_type: str | None = None, limit: int = BULK_LIMIT) -> int:
+        """Delete up to ``limit`` dead letters (records, history, effects); how many went."""
+        ids = self.store.ids_in(State.FAILED, job_type, limit)
+        return sum(self.store.purge(job_id, (State.FAILED,)) for job_id in ids)
 
     def exists(self, job_id: str) -> bool:
         try:

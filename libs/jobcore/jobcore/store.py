@@ -95,6 +95,7 @@ class RecordStore:
                 "RETRY",
                 "RECOVER_DUE",
                 "RECOVER_ORPHAN",
+                "PURGE",
             )
         }
 
@@ -162,9 +163,28 @@ class RecordStore:
         )
         return _reenqueue(job_id, out)
 
-    def fail(self, job_id: str, generation: int, worker_id: str, error: str, reason: str) -> bool:
+    def fail(
+        self,
+        job_id: str,
+        generation: int,
+        worker_id: str,
+        error: str,
+        reason: str,
+        *,
+        human_check: bool = False,
+    ) -> bool:
         out = self._run(
-            "FINISH", [job_id, generation, worker_id, now_ms(), "failed", error, reason]
+            "FINISH",
+            [
+                job_id,
+                generation,
+                worker_id,
+                now_ms(),
+                "failed",
+                error,
+                reason,
+                "1" if human_check else "0",
+            ],
         )
         return bool(out[0] == "failed")
 
@@ -181,13 +201,32 @@ class RecordStore:
         self._raise_unless(job_id, out, "cancel", CANCELLABLE)
         return self.get(job_id)
 
-    def retry(self, job_id: str, reset_effects: bool = False) -> Reenqueue:
-        """Put a failed or cancelled job back to waiting; the caller enqueues it."""
-        out = self._run("RETRY", [job_id, now_ms(), "1" if reset_effects else "0"])
+    def retry(
+        self, job_id: str, reset_effects: bool = False, *, skip_human_check: bool = False
+    ) -> Reenqueue | None:
+        """Put a failed or cancelled job back to waiting; the caller enqueues it.
+
+        With ``skip_human_check`` a job failed by an unfinished effect is left alone
+        (``None``), as bulk retries do unless asked.
+        """
+        out = self._run(
+            "RETRY",
+            [job_id, now_ms(), "1" if reset_effects else "0", "1" if skip_human_check else "0"],
+        )
         self._raise_unless(job_id, out, "retry", RETRYABLE)
-        found = _reenqueue(job_id, out)
-        assert found is not None
-        return found
+        if out[0] == "needs-check":
+            return None
+        return _reenqueue(job_id, out)
+
+    def purge(self, job_id: str, states: tuple[str, ...]) -> bool:
+        """Delete a job in one of ``states`` with its history, effects and index entries."""
+        return bool(self._run("PURGE", [job_id, *states]))
+
+    def ids_in(self, state: str, job_type: str | None, limit: int) -> list[str]:
+        """Oldest-first ids of jobs in ``state`` (optionally of one type), at most ``limit``."""
+        with store_errors():
+            ids = cast(list[str], self.client.zrange(keys.index_for(state, job_type), 0, limit - 1))
+        return ids
 
     @staticmethod
     def _raise_unless(

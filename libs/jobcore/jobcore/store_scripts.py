@@ -158,7 +158,7 @@ elseif outcome == 'retry' then
   return {'retrying', tostring(rec.generation + 1), rec.queue, rec.type}
 elseif outcome == 'failed' then
   finish(id, rec, 'failed', now, {'attempts', attempt, 'lastError', ARGV[6],
-    'failedReason', ARGV[7]})
+    'failedReason', ARGV[7], 'humanCheck', ARGV[8] or '0'})
   add_event(id, {at = now, event = 'attempt-failed', attempt = attempt, error = ARGV[6]})
   add_event(id, {at = now, event = 'dead-lettered', reason = ARGV[7]})
   return {'failed', tostring(attempt)}
@@ -194,17 +194,18 @@ add_event(id, {at = now, event = 'cancelled', from = rec.state})
 return {'cancelled'}
 """
 
-#: ARGV: id, now, resetEffects ('1' or '0')
+#: ARGV: id, now, resetEffects ('1' or '0'), skipHumanCheck ('1' or '0')
 RETRY = r"""
 local id, now, reset = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
 local rec = load(id)
 if not rec then return {'missing'} end
 if not RETRYABLE[rec.state] then return {'invalid', rec.state} end
 local k = k_job(id)
+if ARGV[4] == '1' and redis.call('HGET', k, 'humanCheck') == '1' then return {'needs-check'} end
 redis.call('HSET', k, 'state', 'waiting', 'attempts', 0, 'deliveries', 0, 'progress', 0,
   'generation', rec.generation + 1)
 redis.call('HDEL', k, 'failedReason', 'finishedAt', 'result', 'nextAttemptAt', 'owner',
-  'processedAt', 'lastError')
+  'processedAt', 'lastError', 'humanCheck')
 move_state(id, rec.type, rec.seq, rec.state, 'waiting')
 redis.call('ZREM', K_FINISHED, id)
 redis.call('ZADD', K_DUE, now, id)
@@ -253,4 +254,22 @@ redis.call('ZADD', K_DUE, now, id)
 add_event(id, {at = now, event = 'recovered',
   reason = 'worker ' .. (rec.owner or '?') .. ' was lost'})
 return {'recovered', tostring(rec.generation + 1), rec.queue, rec.type}
+"""
+
+#: ARGV: id, allowed states... — delete a job whose state is one of them, entirely.
+PURGE = r"""
+local id = ARGV[1]
+local rec = load(id)
+if not rec then return 0 end
+local allowed = false
+for i = 2, #ARGV do if ARGV[i] == rec.state then allowed = true end end
+if not allowed then return 0 end
+redis.call('DEL', k_job(id), k_events(id), k_effects(id))
+redis.call('ZREM', K_ALL, id)
+redis.call('ZREM', k_type(rec.type), id)
+redis.call('ZREM', k_state(rec.state), id)
+redis.call('ZREM', k_state_type(rec.state, rec.type), id)
+redis.call('ZREM', K_DUE, id)
+redis.call('ZREM', K_FINISHED, id)
+return 1
 """

@@ -165,6 +165,39 @@ class DeadLettersResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = ListQuery(req, self.jobs, state=State.FAILED).page(self.jobs)
 
+    def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Purge dead letters (optionally of one ``type``); says how many went."""
+        query = ListQuery(req, self.jobs, state=State.FAILED)
+        resp.media = {"purged": self.jobs.purge_dead(job_type=query.job_type)}
+
+
+class DeadLettersRetryResource:
+    """``POST /jobs/dead/retry``: retry dead letters in bulk; says how many were touched."""
+
+    def __init__(self, jobs: Jobs, settings: Settings) -> None:
+        self.jobs = jobs
+        self.settings = settings
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body: dict[str, Any] = {}
+        if req.content_length:
+            raw = read_json(req, self.settings.max_body_bytes)
+            if not isinstance(raw, dict) or set(raw) - {"type", "includeUnfinishedEffects"}:
+                raise InvalidRequest(
+                    [Problem("", 'the body may hold "type" and "includeUnfinishedEffects" only')]
+                )
+            body = raw
+        job_type = body.get("type")
+        if job_type is not None:
+            spec = self.jobs.job_types.find(job_type) if isinstance(job_type, str) else None
+            if spec is None:
+                raise InvalidRequest([Problem("/type", f"unknown job type {job_type!r}")])
+            job_type = spec.name
+        include = body.get("includeUnfinishedEffects", False)
+        if not isinstance(include, bool):
+            raise InvalidRequest([Problem("/includeUnfinishedEffects", "must be true or false")])
+        resp.media = self.jobs.retry_dead(job_type=job_type, include_human_check=include)
+
 
 class JobTypesResource:
     def __init__(self, jobs: Jobs) -> None:

@@ -29,8 +29,32 @@ def _smtp(job: JobContext) -> smtplib.SMTP:
     return client
 
 
+class _Conversation:
+    """Where an SMTP exchange got to: after DATA, a lost reply leaves the outcome unknown."""
+
+    def __init__(self) -> None:
+        self.data_sent = False
+
+    def is_ambiguous(self, exc: BaseException) -> bool:
+        # The server answered (any SMTPResponseException): a definite refusal.
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return False
+        return self.data_sent and isinstance(exc, (OSError, smtplib.SMTPException))
+
+
 def deliver(job: JobContext, to: str, subject: str, body: str) -> dict[str, Any]:
-    """Send one message; the result is its Message-ID."""
+    """Send one message at most once per job; the result is its Message-ID."""
+    conversation = _Conversation()
+    return job.effects.run_once(
+        "smtp-send",
+        lambda: _send(job, conversation, to, subject, body),
+        conversation.is_ambiguous,
+    )
+
+
+def _send(
+    job: JobContext, conversation: _Conversation, to: str, subject: str, body: str
+) -> dict[str, Any]:
     message = EmailMessage()
     message["From"] = job.settings.smtp_from
     message["To"] = to
@@ -38,9 +62,30 @@ def deliver(job: JobContext, to: str, subject: str, body: str) -> dict[str, Any]
     message["Message-ID"] = make_msgid(idstring=job.id.replace("-", ""), domain="jobcore")
     message["X-Jobcore-Job-Id"] = job.id
     message.set_content(body)
-    with _smtp(job) as client:
-        client.send_message(message)
+    client = _smtp(job)
+    try:
+        client.ehlo_or_helo_if_needed()
+        code, reply = client.mail(job.settings.smtp_from)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, job.settings.smtp_from)
+        code, reply = client.rcpt(to)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
+        conversation.data_sent = True
+        code, reply = client.data(message.as_bytes())
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+    finally:
+        _close_quietly(client)
     return {"messageId": message["Message-ID"]}
+
+
+def _close_quietly(client: smtplib.SMTP) -> None:
+    # The message is accepted (or refused) by now: a failing QUIT changes nothing.
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        client.close()
 
 
 def send_welcome_email(job: JobContext) -> dict[str, Any]:
