@@ -102,8 +102,12 @@ class WorkerProcess:
         return self
 
     def signal(self, signum: int) -> None:
+        """SIGTERM goes to the supervisor (it forwards once); SIGKILL to the whole group."""
         if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signum)
+            if signum == signal.SIGKILL:
+                os.killpg(self.process.pid, signum)
+            else:
+                self.process.send_signal(signum)
 
     def stop(self, timeout: float = 30) -> None:
         if self.process and self.process.poll() is None:
@@ -184,7 +188,7 @@ def http_api(env: dict[str, str], tmp_root: Path) -> Iterator[str]:
     def up() -> bool:
         try:
             return requests.get(base + "/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:
             return False
 
     wait_until(up, timeout=30, message="gunicorn")

@@ -26,7 +26,24 @@ KILL_WORKER = JobSpec(
     retry=RetryPolicy(2),
 )
 
-SPECS = [HOLD_GIL, KILL_WORKER]
+#: Burns CPU for ``seconds`` under a one-second time limit.
+CPU_LOOP = JobSpec(
+    name="test-cpu-loop",
+    queue="default",
+    payload_schema={"type": "object", "properties": {"seconds": {"type": "number"}}},
+    retry=RetryPolicy(1),
+    time_limit_ms=1000,
+)
+#: Appends a line to ``path`` inside a guarded effect; with ``dieOnce`` the worker is
+#: SIGKILLed inside the effect, after the line is written, the first time only.
+EFFECT_THEN_DIE = JobSpec(
+    name="test-effect-then-die",
+    queue="default",
+    payload_schema={"type": "object"},
+    retry=RetryPolicy(3),
+)
+
+SPECS = [HOLD_GIL, KILL_WORKER, CPU_LOOP, EFFECT_THEN_DIE]
 
 
 def hold_gil(job: JobContext) -> dict[str, Any]:
@@ -46,4 +63,32 @@ def kill_worker(job: JobContext) -> None:
     os.kill(os.getpid(), 9)
 
 
-IMPLEMENTATIONS = {"test-hold-gil": hold_gil, "test-kill-worker": kill_worker}
+def cpu_loop(job: JobContext) -> dict[str, Any]:
+    deadline = time.perf_counter() + float(job.payload.get("seconds", 3))
+    spins = 0
+    while time.perf_counter() < deadline:
+        spins += 1
+    return {"spins": spins}
+
+
+def effect_then_die(job: JobContext) -> str:
+    path = job.payload["path"]
+    marker = path + ".died"
+
+    def append_line() -> str:
+        with open(path, "a") as handle:
+            handle.write(f"{job.id} attempt {job.attempt}\n")
+        if job.payload.get("dieOnce") and not os.path.exists(marker):
+            open(marker, "w").close()
+            os.kill(os.getpid(), 9)
+        return "written"
+
+    return job.effects.run_once("append-line", append_line)
+
+
+IMPLEMENTATIONS = {
+    "test-hold-gil": hold_gil,
+    "test-kill-worker": kill_worker,
+    "test-cpu-loop": cpu_loop,
+    "test-effect-then-die": effect_then_die,
+}

@@ -60,7 +60,8 @@ class Service:
         if not self.alive():
             return
         assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGTERM)
+        # The service's own leader forwards the signal to its children, once.
+        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

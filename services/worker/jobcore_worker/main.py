@@ -1,12 +1,95 @@
-"""``jobcore-worker``: run Dramatiq worker processes for chosen queues."""
+"""``jobcore-worker``: supervised Dramatiq worker processes for chosen queues.
+
+Each of ``--processes`` runs as its own ``dramatiq --processes 1`` group and is restarted
+when it exits for any reason while the worker is not stopping: Dramatiq's CLI stops every
+process when one dies, and an OOM-killed process may even exit 0, so a crash must cost
+one process, not all. SIGTERM or SIGINT stops every process gracefully (in-flight jobs
+finish, or are requeued when their type is interruptible).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
+import time
 
+from jobcore.metrics_files import prepare_multiprocess_dir
 from jobcore.settings import Settings
+
+#: Pause before restarting a process, doubled while it keeps dying young, in seconds.
+RESTART_PAUSE = 0.5
+RESTART_PAUSE_MAX = 10.0
+#: A process that lived this long is healthy again: its restart pause resets, in seconds.
+HEALTHY_AFTER = 30.0
+
+
+class WorkerProcess:
+    """One ``dramatiq`` group of one process, restarted when it dies."""
+
+    def __init__(self, index: int, command: list[str]) -> None:
+        self.index = index
+        self.command = command
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.pause = RESTART_PAUSE
+        self.restart_at: float | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def check(self) -> None:
+        """Schedule a restart if the process died; perform it when its pause is over."""
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.start()
+            return
+        if self.process is None or self.process.poll() is None:
+            return
+        lived = now - self.started_at
+        self.pause = (
+            RESTART_PAUSE if lived > HEALTHY_AFTER else min(self.pause * 2, RESTART_PAUSE_MAX)
+        )
+        _say(
+            f"worker process {self.index} exited ({self.process.returncode}) after "
+            f"{lived:.1f} s; restarting in {self.pause:.1f} s"
+        )
+        self.restart_at = now + self.pause
+
+    def terminate(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self) -> None:
+        if self.process:
+            self.process.wait()
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f'{{"event": "{text}", "logger": "jobcore.worker.supervisor"}}\n')
+    sys.stderr.flush()
+
+
+def dramatiq_command(threads: int, queues: list[str]) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "jobcore_worker.entry",
+        "--skip-logging",
+        "--processes",
+        "1",
+        "--threads",
+        str(threads),
+    ]
+    if queues:
+        command += ["--queues", *queues]
+    return command
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,23 +104,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=settings.worker_threads)
     args = parser.parse_args(argv)
 
-    command = [
-        sys.executable,
-        "-m",
-        "dramatiq",
-        "jobcore_worker.entry",
-        "--skip-logging",
-        "--processes",
-        str(args.processes),
-        "--threads",
-        str(args.threads),
-    ]
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     if queues:
-        command += ["--queues", *queues]
         os.environ["JOBCORE_WORKER_QUEUES"] = ",".join(queues)
-    sys.stdout.flush()
-    os.execv(sys.executable, command)
+    # Every Dramatiq process started below writes its metrics under this one directory.
+    prepare_multiprocess_dir("worker")
+    command = dramatiq_command(args.threads, queues)
+    processes = [WorkerProcess(i, command) for i in range(max(args.processes, 1))]
+
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for process in processes:
+        process.start()
+    while not stopping:
+        time.sleep(0.2)
+        for process in processes:
+            if not stopping:
+                process.check()
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait()
 
 
 if __name__ == "__main__":
