@@ -1,0 +1,89 @@
+"""Seed requests over real HTTP to gunicorn, and jobs that wait for a worker."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import requests
+from conftest import WorkerProcess, service_env, wait_until
+from test_pipeline import SEED_000
+
+from jobcore_devstack.redis_server import RedisServer
+
+SEED_001 = {
+    "type": "welcome-email",
+    "idempotencyKey": "welcome-email-anoop-v1",
+    "payload": {
+        "email": "anoop@example.com",
+        "name": "Anoop",
+        "message": "Background job system is live!",
+    },
+}
+
+
+def test_seed_000_over_http_is_accepted_then_completed(http_api, worker, smtp_sink):
+    answer = requests.post(f"{http_api}/jobs", json=SEED_000, timeout=5)
+    assert answer.status_code == 202
+    assert answer.headers["Content-Type"].startswith("application/json")
+    job_id = answer.json()["jobId"]
+    assert answer.json() == {"status": "accepted", "jobId": job_id, "state": "waiting"}
+    assert answer.headers["Location"].endswith(f"/jobs/{job_id}")
+
+    def completed() -> dict | None:
+        status = requests.get(f"{http_api}/jobs/{job_id}/status", timeout=5).json()
+        return status if status["state"] == "completed" else None
+
+    status = wait_until(completed, timeout=10)
+    assert set(status) == {
+        "jobId",
+        "type",
+        "state",
+        "createdAt",
+        "processedAt",
+        "failedReason",
+        "attempts",
+    }
+    assert status["createdAt"].endswith("Z") and len(status["createdAt"]) == 24
+    wait_until(lambda: [m for m in smtp_sink.messages if m.job_id == job_id])
+
+
+def test_seed_001_replay_over_http_returns_the_same_job(http_api):
+    body = dict(SEED_001, idempotencyKey=f"welcome-email-anoop-{time.time_ns()}")
+    first = requests.post(f"{http_api}/jobs", json=body, timeout=5)
+    again = requests.post(f"{http_api}/jobs", json=body, timeout=5)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json()["jobId"] == first.json()["jobId"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_unknown_job_id_over_http_is_a_problem_404(http_api):
+    answer = requests.get(f"{http_api}/jobs/no-such-job", timeout=5)
+    assert answer.status_code == 404
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.json()["status"] == 404
+
+
+def test_a_job_waits_while_no_worker_runs_and_completes_once_one_starts(
+    tmp_path: Path, smtp_sink, runtime
+):
+    from jobcore.runtime import build_runtime
+    from jobcore.settings import ENV, Settings
+    from jobcore.submission import SubmissionParser
+
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        env = service_env(server.url, smtp_sink.url, tmp_path)
+        settings = Settings.from_env({k: v for k, v in env.items() if k in ENV.values()})
+        private = build_runtime(settings, job_types=runtime.job_types)
+        submission = SubmissionParser(private.job_types).parse(SEED_000, now_ms=0)
+        job_id = private.jobs.submit(submission).job_id
+        time.sleep(1.5)
+        assert private.store.get(job_id).state == "waiting"
+        worker = WorkerProcess(env, tmp_path / "worker.log", "--processes", "1").start()
+        try:
+            wait_until(lambda: private.store.get(job_id).state == "completed", timeout=15)
+        finally:
+            worker.stop()
+    finally:
+        server.stop()
