@@ -40,8 +40,16 @@ def measure(name: str, overrides: dict[str, str]) -> tuple[float, float]:
         server = RedisServer(Path(tmp)).start()
         env = dict(os.environ, REDIS_URL=server.url, **overrides)
         worker = subprocess.Popen(
-            [str(Path(sys.executable).parent / "jobcore-worker"), "--processes", "2",
-             "--threads", "8"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(Path(sys.executable).parent / "jobcore-worker"),
+                "--processes",
+                "2",
+                "--threads",
+                "8",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             client = redis.Redis.from_url(server.url)

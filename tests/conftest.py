@@ -36,6 +36,8 @@ FAST_ENV = {
     "JOBCORE_SWEEP_MARGIN": "3s",
     "JOBCORE_BROKER_HEARTBEAT_TIMEOUT": "2s",
     "JOBCORE_BROKER_MAINTENANCE_CHANCE": "1000000",
+    # No fixed metrics port in tests (9191 by default); tests needing one pick a free port.
+    "JOBCORE_WORKER_METRICS_PORT": "0",
 }
 
 

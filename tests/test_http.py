@@ -80,6 +80,7 @@ def test_a_job_waits_while_no_worker_runs_and_completes_once_one_starts(
         job_id = private.jobs.submit(submission).job_id
         time.sleep(1.5)
         assert private.store.get(job_id).state == "waiting"
+        assert private.jobs.stats()["queues"]["email"] == 1
         worker = WorkerProcess(env, tmp_path / "worker.log", "--processes", "1").start()
         try:
             wait_until(lambda: private.store.get(job_id).state == "completed", timeout=15)

@@ -72,6 +72,15 @@ class StoreUnavailable(JobcoreError):
     """Redis cannot be reached, timed out, or refuses writes (HTTP 503)."""
 
 
+class QueueFull(StoreUnavailable):
+    """A queue is deeper than the configured limit: new work waits (HTTP 503)."""
+
+    def __init__(self, queue: str, max_depth: int) -> None:
+        super().__init__(f"queue {queue!r} holds {max_depth} or more waiting jobs")
+        self.queue = queue
+        self.max_depth = max_depth
+
+
 # --- configuration ------------------------------------------------------------------------
 
 

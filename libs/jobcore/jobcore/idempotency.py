@@ -16,12 +16,12 @@ CLIENT_NAMESPACE = "client"
 SCHEDULER_NAMESPACE = "schedule"
 
 
-def key_problem(key: str) -> str | None:
+def key_problem(key: str, max_length: int = MAX_KEY_LENGTH) -> str | None:
     """Why ``key`` is not an acceptable idempotency key, or ``None``."""
     if not key:
         return "must not be empty"
-    if len(key) > MAX_KEY_LENGTH:
-        return f"must be at most {MAX_KEY_LENGTH} characters"
+    if len(key) > max_length:
+        return f"must be at most {max_length} characters"
     if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in key):
         return "must not contain control characters"
     return None

@@ -14,11 +14,13 @@ from jobcore.errors import IdempotencyConflict, JobNotFound
 from jobcore.idempotency import CLIENT_NAMESPACE, canonical_json, digest, fingerprint
 from jobcore.keys import idempotency as idempotency_key_name
 from jobcore.lifecycle import State
+from jobcore.metrics import JOBS_SUBMITTED
 from jobcore.records import JobRecord
 from jobcore.settings import Settings
 from jobcore.specs import JobTypes
 from jobcore.store import NewJob, Page, RecordStore, Reenqueue
 from jobcore.submission import Submission
+from jobcore.tracing import send_span
 
 #: Most jobs one bulk dead-letter operation touches; call again for the rest.
 BULK_LIMIT = 1000
@@ -54,6 +56,27 @@ class Jobs:
         namespace: str = CLIENT_NAMESPACE,
         trace_id: str = "",
         traceparent: str = "",
+    ) -> Accepted:
+        """``_record_and_send`` inside the job's PRODUCER span, whose ids the record keeps."""
+        with send_span(submission.spec.queue, submission.spec.name) as sent:
+            accepted = self._record_and_send(
+                submission,
+                namespace=namespace,
+                trace_id=trace_id or sent.trace_id,
+                traceparent=traceparent or sent.traceparent,
+            )
+            sent.accepted(accepted.job_id, duplicate=accepted.duplicate)
+        if not accepted.duplicate:
+            JOBS_SUBMITTED.labels(type=submission.spec.name).inc()
+        return accepted
+
+    def _record_and_send(
+        self,
+        submission: Submission,
+        *,
+        namespace: str,
+        trace_id: str,
+        traceparent: str,
     ) -> Accepted:
         """Record the job and enqueue its message; replays of an idempotency key return the job.
 

@@ -1,40 +1,125 @@
-"""Logging for every Jobcore process: structlog JSON lines on stdout, stdlib loggers included."""
+"""Logging for every Jobcore process: structlog JSON lines on stdout, stdlib loggers included.
+
+Every line logged inside a request or job span carries ``trace_id`` and ``span_id``; job
+lines also carry ``job_id``, ``job_type`` and ``attempt`` (bound by the worker). Values of
+the fields named in ``JOBCORE_LOG_REDACT`` and email addresses in any text are replaced
+by ``REDACTED`` before a line is written.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import Any
 
 import structlog
+from opentelemetry import trace
 
-_SHARED: list[structlog.types.Processor] = [
-    structlog.contextvars.merge_contextvars,
-    structlog.stdlib.add_log_level,
-    structlog.stdlib.add_logger_name,
-    structlog.processors.TimeStamper(fmt="iso", utc=True),
-]
+from jobcore.settings import DEFAULT_LOG_REDACT
+
+#: What a redacted value becomes.
+REDACTED = "[REDACTED]"
+#: An email address inside free text (error messages, tracebacks).
+EMAIL_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 
 
-def configure_logging(level: str = "INFO", *, service: str = "") -> None:
-    """Route structlog and stdlib logging (dramatiq, gunicorn, redis) through one JSON renderer."""
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_SHARED,
+def add_trace_ids(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """``trace_id`` and ``span_id`` of the span current in this thread, if any."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event_dict.setdefault("trace_id", trace.format_trace_id(span_context.trace_id))
+        event_dict.setdefault("span_id", trace.format_span_id(span_context.span_id))
+    return event_dict
+
+
+class Redactor:
+    """A processor replacing the values of named fields, at any depth, and email addresses."""
+
+    def __init__(self, fields: Iterable[str]) -> None:
+        self.fields = frozenset(fields)
+
+    def __call__(
+        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key, value in list(event_dict.items()):
+            event_dict[key] = REDACTED if key in self.fields else self._clean(value)
+        return event_dict
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return EMAIL_ADDRESS.sub(REDACTED, value)
+        if isinstance(value, Mapping):
+            return {k: REDACTED if k in self.fields else self._clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._clean(v) for v in value]
+        return value
+
+
+class ServiceName:
+    """A processor naming the process's service on every line."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __call__(
+        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        event_dict.setdefault("service", self.service)
+        return event_dict
+
+
+def default_redacted_fields() -> frozenset[str]:
+    return frozenset(f.strip() for f in DEFAULT_LOG_REDACT.split(",") if f.strip())
+
+
+def _shared(service: str) -> list[structlog.types.Processor]:
+    """Processors for every line, structlog's and the stdlib's alike."""
+    processors: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        add_trace_ids,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if service:
+        # A constant, not a context variable: those do not reach the worker threads.
+        processors.insert(0, ServiceName(service))
+    return processors
+
+
+def json_formatter(
+    redact: Iterable[str] | None = None, service: str = ""
+) -> structlog.stdlib.ProcessorFormatter:
+    """The one renderer: structlog events and stdlib records (dramatiq, gunicorn) as JSON."""
+    fields = default_redacted_fields() if redact is None else frozenset(redact)
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared(service),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            # After the traceback is text: an exception's message may hold an address.
+            Redactor(fields),
             structlog.processors.JSONRenderer(),
         ],
     )
+
+
+def configure_logging(
+    level: str = "INFO", *, service: str = "", redact: Iterable[str] | None = None
+) -> None:
+    """Route structlog and stdlib logging (dramatiq, gunicorn, redis) through one JSON renderer."""
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(formatter)
+    handler.setFormatter(json_formatter(redact, service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     structlog.configure(
-        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*_shared(service), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    if service:
-        structlog.contextvars.bind_contextvars(service=service)

@@ -15,6 +15,7 @@ from jobcore.redis_connection import connect
 from jobcore.settings import Settings
 from jobcore.specs import JobTypes, builtin_job_types
 from jobcore.store import RecordStore
+from jobcore.tracing import MessageTracing, stored_traceparent
 
 
 @dataclass
@@ -36,6 +37,7 @@ def build_runtime(
     types = job_types or builtin_job_types()
     client = connect(settings)
     store = RecordStore(client)
-    broker = build_broker(settings, middleware)
+    # Message tracing first: its hooks wrap every other Jobcore middleware's.
+    broker = build_broker(settings, [MessageTracing(stored_traceparent(client)), *middleware])
     jobs = Jobs(settings, store, MessageSender(broker), types)
     return Runtime(settings, client, store, broker, jobs, types)

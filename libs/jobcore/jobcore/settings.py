@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 from jobcore.errors import ConfigurationError
@@ -14,6 +15,8 @@ from jobcore.errors import ConfigurationError
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: File, under the var directory, where ``make run`` writes its embedded Redis URL.
 REDIS_URL_FILE = "redis.url"
+#: Payload fields whose values never reach a log line: the ones that hold email addresses.
+DEFAULT_LOG_REDACT = "email,to,cc,bcc,from,replyTo"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -66,6 +69,19 @@ class Settings:
     sweep_interval: float = 5.0
     sweep_margin: float = 15.0
     log_level: str = "INFO"
+    log_redact: str = DEFAULT_LOG_REDACT
+    worker_metrics_port: int = 9191
+    #: ``name:role:secret`` entries, comma-separated; empty = API keys off. Never shown.
+    api_keys: str = dataclass_field(default="", repr=False)
+    max_json_depth: int = 32
+    max_payload_keys: int = 1000
+    max_idempotency_key_length: int = 255
+    max_list_limit: int = 500
+    max_delay: float = 7 * 86400 - 3600
+    max_attempts_limit: int = 100
+    max_backoff: float = 86400
+    max_queue_depth: int = 100_000
+    queue_depth_cache: float = 1.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +103,10 @@ class Settings:
             if embedded:
                 values["redis_url"] = embedded
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def redacted_fields(self) -> frozenset[str]:
+        return frozenset(f.strip() for f in self.log_redact.split(",") if f.strip())
 
     @property
     def queues(self) -> tuple[str, ...]:
@@ -121,6 +141,18 @@ ENV: dict[str, str] = {
     "sweep_interval": "JOBCORE_SWEEP_INTERVAL",
     "sweep_margin": "JOBCORE_SWEEP_MARGIN",
     "log_level": "JOBCORE_LOG_LEVEL",
+    "log_redact": "JOBCORE_LOG_REDACT",
+    "worker_metrics_port": "JOBCORE_WORKER_METRICS_PORT",
+    "api_keys": "JOBCORE_API_KEYS",
+    "max_json_depth": "JOBCORE_MAX_JSON_DEPTH",
+    "max_payload_keys": "JOBCORE_MAX_PAYLOAD_KEYS",
+    "max_idempotency_key_length": "JOBCORE_MAX_IDEMPOTENCY_KEY_LENGTH",
+    "max_list_limit": "JOBCORE_MAX_LIST_LIMIT",
+    "max_delay": "JOBCORE_MAX_DELAY",
+    "max_attempts_limit": "JOBCORE_MAX_ATTEMPTS_LIMIT",
+    "max_backoff": "JOBCORE_MAX_BACKOFF",
+    "max_queue_depth": "JOBCORE_MAX_QUEUE_DEPTH",
+    "queue_depth_cache": "JOBCORE_QUEUE_DEPTH_CACHE",
 }
 
 _DURATIONS = {
@@ -134,6 +166,9 @@ _DURATIONS = {
     "heartbeat_interval",
     "sweep_interval",
     "sweep_margin",
+    "max_delay",
+    "max_backoff",
+    "queue_depth_cache",
 }
 _INTEGERS = {
     "api_port",
@@ -143,6 +178,13 @@ _INTEGERS = {
     "worker_processes",
     "worker_threads",
     "broker_maintenance_chance",
+    "worker_metrics_port",
+    "max_json_depth",
+    "max_payload_keys",
+    "max_idempotency_key_length",
+    "max_list_limit",
+    "max_attempts_limit",
+    "max_queue_depth",
 }
 
 

@@ -303,21 +303,24 @@ class RecordStore:
         next_cursor = str(int(page[-1][1])) if more and page else None
         return Page(items, next_cursor)
 
-    def stats(self, job_types: Sequence[str], queues: Sequence[str]) -> dict[str, Any]:
-        """Counts per state and type, queue depths, delayed and dead letters; one round trip."""
+    def stats(self, job_types: Sequence[str], queue_keys: Sequence[str]) -> dict[str, Any]:
+        """Counts per state and type, queue depths, delayed and dead letters; one round trip.
+
+        ``queue_keys`` are the broker's ready-queue lists, whose lengths are the depths.
+        """
         with store_errors():
             pipe = self.client.pipeline(transaction=False)
             for state in ALL_STATES:
                 pipe.zcard(keys.index_state(state))
             for job_type in job_types:
                 pipe.zcard(keys.index_type(job_type))
-            for queue in queues:
-                pipe.llen(f"dramatiq:{queue}")
+            for queue_key in queue_keys:
+                pipe.llen(queue_key)
             counts = pipe.execute()
         by_state = dict(zip(ALL_STATES, counts[: len(ALL_STATES)], strict=True))
         rest = counts[len(ALL_STATES) :]
         by_type = dict(zip(job_types, rest[: len(job_types)], strict=True))
-        depths = dict(zip(queues, rest[len(job_types) :], strict=True))
+        depths = dict(zip(queue_keys, rest[len(job_types) :], strict=True))
         return {
             "states": by_state,
             "types": by_type,

@@ -14,42 +14,60 @@ from jsonschema.exceptions import ValidationError
 
 from jobcore.clock import parse_rfc3339
 from jobcore.errors import InvalidRequest, MalformedRequest, Problem, UnknownJobType
-from jobcore.idempotency import MAX_KEY_LENGTH, key_problem
+from jobcore.idempotency import key_problem
+from jobcore.limits import RequestLimits, payload_problems
 from jobcore.specs import JobSpec, JobTypes
 
-#: Longest delay a job may be submitted with (Dramatiq refuses delays of 7 days or more).
-MAX_DELAY_SECONDS = 7 * 86400 - 3600
-#: Most attempts a submission may ask for.
-MAX_ATTEMPTS_LIMIT = 100
-#: Longest backoff delay, in milliseconds.
-MAX_BACKOFF_MS = 86_400_000
+#: The limits of a parser built without settings.
+DEFAULT_LIMITS = RequestLimits()
+#: Longest delay a job may be submitted with by default (see ``RequestLimits``).
+MAX_DELAY_SECONDS = DEFAULT_LIMITS.max_delay_seconds
+#: RFC 3339 date-time with an explicit offset (Python's ISO parser alone accepts more).
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+#: An idempotency key: no control characters (C0, DEL, C1).
+IDEMPOTENCY_KEY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+#: What to send instead of a time that is not RFC 3339.
+RFC3339_HINT = "must be an RFC 3339 time with an offset, like 2026-01-18T10:12:30.000Z"
 
-SUBMISSION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "type": {"type": "string", "minLength": 1, "maxLength": 100},
-        "payload": {"type": "object"},
-        "idempotencyKey": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
-        "delaySeconds": {"type": "number", "minimum": 0, "maximum": MAX_DELAY_SECONDS},
-        "runAt": {"type": "string", "maxLength": 64},
-        "maxAttempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS_LIMIT},
-        "backoff": {
-            "type": "object",
-            "properties": {
-                "type": {"enum": ["fixed", "exponential"]},
-                "delayMs": {"type": "integer", "minimum": 0, "maximum": MAX_BACKOFF_MS},
-                "maxDelayMs": {"type": "integer", "minimum": 0, "maximum": MAX_BACKOFF_MS},
-                "jitter": {"type": ["boolean", "number"], "minimum": 0, "maximum": 1},
+
+def submission_schema(limits: RequestLimits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """The JSON Schema of a ``POST /jobs`` body (the envelope; payloads have their own)."""
+    backoff_ms = {"type": "integer", "minimum": 0, "maximum": limits.max_backoff_ms}
+    return {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "minLength": 1, "maxLength": 100},
+            "payload": {"type": "object"},
+            "idempotencyKey": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": limits.max_idempotency_key_length,
+                "pattern": IDEMPOTENCY_KEY_PATTERN,
             },
-            "required": ["type", "delayMs"],
-            "additionalProperties": False,
+            "delaySeconds": {"type": "number", "minimum": 0, "maximum": limits.max_delay_seconds},
+            "runAt": {"type": "string", "maxLength": 64, "pattern": RFC3339_PATTERN},
+            "maxAttempts": {"type": "integer", "minimum": 1, "maximum": limits.max_attempts},
+            "backoff": {
+                "type": "object",
+                "properties": {
+                    "type": {"enum": ["fixed", "exponential"]},
+                    "delayMs": backoff_ms,
+                    "maxDelayMs": backoff_ms,
+                    "jitter": {"type": ["boolean", "number"], "minimum": 0, "maximum": 1},
+                },
+                "required": ["type", "delayMs"],
+                "additionalProperties": False,
+            },
         },
-    },
-    "required": ["type"],
-    "additionalProperties": False,
-}
+        "required": ["type"],
+        "additionalProperties": False,
+    }
 
-_ENVELOPE = Draft202012Validator(SUBMISSION_SCHEMA)
+
+SUBMISSION_SCHEMA: dict[str, Any] = submission_schema()
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,10 @@ def describe(error: ValidationError) -> str:
         return error.message.replace("is a required property", "is required")
     if error.validator == "pattern" and schema.get("pattern", "").startswith("^[^@"):
         return f"{error.instance!r} is not an e-mail address"
+    if error.validator == "pattern" and schema.get("pattern") == RFC3339_PATTERN:
+        return RFC3339_HINT
+    if error.validator == "pattern" and schema.get("pattern") == IDEMPOTENCY_KEY_PATTERN:
+        return "the idempotency key must not contain control characters"
     return str(error.message)
 
 
@@ -96,9 +118,18 @@ def schema_problems(validator: Draft202012Validator, instance: Any, base: str) -
 class SubmissionParser:
     """Checks raw submissions against the envelope schema and each type's payload schema."""
 
-    def __init__(self, job_types: JobTypes, *, require_idempotency_key: bool = False) -> None:
+    def __init__(
+        self,
+        job_types: JobTypes,
+        *,
+        require_idempotency_key: bool = False,
+        limits: RequestLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.job_types = job_types
         self.require_idempotency_key = require_idempotency_key
+        self.limits = limits
+        self.schema = submission_schema(limits)
+        self._envelope = Draft202012Validator(self.schema)
         self._payload_validators = {
             spec.name: Draft202012Validator(spec.payload_schema) for spec in job_types.specs
         }
@@ -106,7 +137,7 @@ class SubmissionParser:
     def parse(self, body: Any, header_key: str | None = None, *, now_ms: int) -> Submission:
         if not isinstance(body, dict):
             raise InvalidRequest([Problem("", "the body must be a JSON object")])
-        problems = schema_problems(_ENVELOPE, body, "")
+        problems = schema_problems(self._envelope, body, "")
         if problems:
             raise InvalidRequest(problems)
 
@@ -119,6 +150,7 @@ class SubmissionParser:
             )
         payload = body.get("payload", {})
         problems = schema_problems(self._payload_validators[spec.name], payload, "/payload")
+        problems += payload_problems(payload, self.limits)
 
         body_key = body.get("idempotencyKey")
         if header_key is not None and body_key is not None and header_key != body_key:
@@ -126,7 +158,7 @@ class SubmissionParser:
                 "The Idempotency-Key header and idempotencyKey in the body differ; send one"
             )
         key = header_key if header_key is not None else body_key
-        if key is not None and (why := key_problem(key)):
+        if key is not None and (why := key_problem(key, self.limits.max_idempotency_key_length)):
             problems.append(Problem("/idempotencyKey", f"the idempotency key {why}"))
         if key is None and self.require_idempotency_key:
             raise MalformedRequest(
@@ -143,16 +175,12 @@ class SubmissionParser:
             try:
                 run_at_ms = parse_rfc3339(body["runAt"])
             except ValueError:
-                problems.append(
-                    Problem(
-                        "/runAt",
-                        "must be an RFC 3339 time with an offset, like 2026-01-18T10:12:30.000Z",
-                    )
-                )
+                problems.append(Problem("/runAt", RFC3339_HINT))
             else:
-                if run_at_ms - now_ms > MAX_DELAY_SECONDS * 1000:
+                furthest = self.limits.max_delay_seconds
+                if abs(run_at_ms - now_ms) > furthest * 1000:
                     problems.append(
-                        Problem("/runAt", f"must be at most {MAX_DELAY_SECONDS} s from now")
+                        Problem("/runAt", f"must be within {furthest} s of now, either way")
                     )
         backoff = body.get("backoff")
         max_delay = backoff.get("maxDelayMs") if backoff else None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import falcon
 
+from jobcore.admission import QueueAdmission
+from jobcore.limits import RequestLimits
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.settings import Settings
 from jobcore.specs import load_job_types
 from jobcore.submission import SubmissionParser
-from jobcore_api import problems, resources
+from jobcore_api import auth, observability, openapi, problems, resources
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> falcon.App:
@@ -16,14 +18,22 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     runtime = runtime or build_runtime(settings, job_types=load_job_types())
     jobs = runtime.jobs
     parser = SubmissionParser(
-        runtime.job_types, require_idempotency_key=settings.require_idempotency_key
+        runtime.job_types,
+        require_idempotency_key=settings.require_idempotency_key,
+        limits=RequestLimits.from_settings(settings),
     )
+    api_keys = auth.parse_api_keys(settings.api_keys)
+    # Telemetry first, so refused requests are counted and traced too.
+    middleware: list[object] = [observability.RequestTelemetry()]
+    if api_keys:
+        middleware.append(auth.ApiKeyAuth(api_keys))
 
-    app = falcon.App()
+    app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     problems.install(app)
 
-    app.add_route("/jobs", resources.JobsResource(jobs, parser, settings))
+    admission = QueueAdmission.from_settings(runtime.client, settings)
+    app.add_route("/jobs", resources.JobsResource(jobs, parser, settings, admission))
     app.add_route("/jobs/stats", resources.StatsResource(jobs))
     app.add_route("/jobs/dead", resources.DeadLettersResource(jobs))
     app.add_route("/jobs/dead/retry", resources.DeadLettersRetryResource(jobs, settings))
@@ -35,4 +45,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_route("/job-types", resources.JobTypesResource(jobs))
     app.add_route("/healthz", resources.HealthResource())
     app.add_route("/readyz", resources.ReadinessResource(jobs))
+    app.add_route("/metrics", observability.MetricsResource(runtime))
+    app.add_route("/workers", observability.WorkersResource(runtime))
+    app.add_route(
+        "/openapi.json",
+        openapi.OpenApiResource(openapi.build_spec(settings, parser, auth_on=bool(api_keys))),
+    )
     return app

@@ -8,7 +8,9 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from jobcore.logs import configure_logging
+from jobcore.metrics_files import prepare_multiprocess_dir
 from jobcore.settings import Settings
+from jobcore.tracing import configure_tracing, shutdown_tracing
 
 
 class JobcoreGunicorn(BaseApplication):  # type: ignore[misc]
@@ -26,7 +28,9 @@ class JobcoreGunicorn(BaseApplication):  # type: ignore[misc]
         from jobcore_api.app import create_app
 
         settings = Settings.from_env()
-        configure_logging(settings.log_level, service="api")
+        configure_logging(settings.log_level, service="api", redact=settings.redacted_fields)
+        # Here, in each worker after the fork: a provider made before it misbehaves.
+        configure_tracing("jobcore-api")
         return create_app(settings)
 
 
@@ -42,7 +46,41 @@ def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
         "graceful_timeout": 10,
         "timeout": 30,
         "keepalive": 5,
+        "logconfig_dict": gunicorn_logging(settings),
+        "worker_exit": _flush_spans,
     }
+
+
+def gunicorn_logging(settings: Settings) -> dict[str, Any]:
+    """gunicorn's own lines through Jobcore's JSON renderer (access lines only as warnings)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": settings.log_level.upper(), "handlers": ["json"]},
+        "loggers": {
+            "gunicorn.error": {"level": settings.log_level.upper(), "propagate": True},
+            # Requests are counted and timed by the metrics; a line each would be noise.
+            "gunicorn.access": {"level": "WARNING", "propagate": True},
+        },
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            }
+        },
+        "formatters": {
+            "json": {
+                "()": "jobcore.logs.json_formatter",
+                "redact": sorted(settings.redacted_fields),
+                "service": "api",
+            }
+        },
+    }
+
+
+def _flush_spans(arbiter: Any, worker: Any) -> None:
+    shutdown_tracing()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,7 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="jobcore-api", description=__doc__)
     parser.add_argument("--bind", default=f"{settings.api_host}:{settings.api_port}")
     args = parser.parse_args(argv)
-    configure_logging(settings.log_level, service="api")
+    configure_logging(settings.log_level, service="api", redact=settings.redacted_fields)
+    # Before gunicorn forks: every worker writes its request metrics under one directory.
+    prepare_multiprocess_dir("api")
     JobcoreGunicorn(gunicorn_options(settings, args.bind)).run()
 
 

@@ -15,6 +15,7 @@ from jobcore.errors import (
     JobcoreError,
     JobNotFound,
     MalformedRequest,
+    QueueFull,
     StoreUnavailable,
 )
 
@@ -74,6 +75,14 @@ def as_problem(error: JobcoreError) -> Problem:
     if isinstance(error, InvalidTransition):
         return Problem(
             falcon.HTTP_409, "Conflict with the job's state", str(error), state=error.state
+        )
+    if isinstance(error, QueueFull):
+        return Problem(
+            falcon.HTTP_503,
+            "Queue full",
+            f"{error}; retry later with the same idempotency key",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            queue=error.queue,
         )
     if isinstance(error, StoreUnavailable):
         return Problem(

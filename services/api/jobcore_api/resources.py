@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import falcon
 
+from jobcore.admission import QueueAdmission
 from jobcore.clock import now_ms
 from jobcore.errors import InvalidRequest, Problem
-from jobcore.idempotency import parse_header
+from jobcore.idempotency import CLIENT_NAMESPACE, parse_header
 from jobcore.jobs import Jobs
 from jobcore.lifecycle import ALL_STATES, State
 from jobcore.settings import Settings
@@ -19,6 +21,8 @@ from jobcore_api.strict_json import read_json
 #: Page size of listings when the client names none, and the largest it may ask for.
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+#: A whole number as a query parameter: ASCII digits only (``str.isdigit`` takes "²").
+_DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 def _job_path(job_id: str) -> str:
@@ -45,16 +49,17 @@ class ListQuery:
         self.limit = DEFAULT_LIMIT
         raw_limit = req.get_param("limit")
         if raw_limit is not None:
-            if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            max_limit = jobs.settings.max_list_limit
+            if not _DIGITS.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= max_limit:
                 problems.append(
-                    Problem("/query/limit", f"must be a whole number from 1 to {MAX_LIMIT}")
+                    Problem("/query/limit", f"must be a whole number from 1 to {max_limit}")
                 )
             else:
                 self.limit = int(raw_limit)
         self.cursor: int | None = None
         raw_cursor = req.get_param("cursor")
         if raw_cursor is not None:
-            if not raw_cursor.isdigit() or len(raw_cursor) > 19:
+            if not _DIGITS.fullmatch(raw_cursor):
                 problems.append(
                     Problem("/query/cursor", "must be a nextCursor value from a previous page")
                 )
@@ -73,17 +78,27 @@ class ListQuery:
 class JobsResource:
     """``POST /jobs`` submits; ``GET /jobs`` lists."""
 
-    def __init__(self, jobs: Jobs, parser: SubmissionParser, settings: Settings) -> None:
+    def __init__(
+        self,
+        jobs: Jobs,
+        parser: SubmissionParser,
+        settings: Settings,
+        admission: QueueAdmission | None = None,
+    ) -> None:
         self.jobs = jobs
         self.parser = parser
         self.settings = settings
+        self.admission = admission
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, self.settings.max_body_bytes)
+        body = read_json(req, self.settings.max_body_bytes, self.settings.max_json_depth)
         header = req.get_header("Idempotency-Key")
         header_key = parse_header(header) if header is not None else None
         submission = self.parser.parse(body, header_key, now_ms=now_ms())
-        accepted = self.jobs.submit(submission)
+        if self.admission is not None:
+            self.admission.check(submission.spec.queue)
+        namespace = req.context.get("idempotency_namespace") or CLIENT_NAMESPACE
+        accepted = self.jobs.submit(submission, namespace=namespace)
         resp.location = _job_path(accepted.job_id)
         resp.media = {"status": "accepted", "jobId": accepted.job_id, "state": accepted.state}
         if accepted.duplicate:

@@ -2,7 +2,9 @@
 
 Falcon's default JSON handler lets deep nesting escape as a 500 and accepts NaN,
 infinities, lone surrogates and duplicate keys; this reader refuses each with a 400,
-an unsupported type with a 415, and a body over the limit with a 413 before reading it.
+an unsupported type with a 415, and a body over the limit with a 413: by its declared
+``Content-Length`` before reading, or, for a chunked body, after reading one byte more
+than the limit and no further.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import falcon
 
 from jobcore_api.problems import problem
 
-#: Deepest nesting of arrays and objects accepted in a body.
+#: Deepest nesting of arrays and objects accepted in a body (``JOBCORE_MAX_JSON_DEPTH``).
 MAX_DEPTH = 32
+#: Bytes read from a chunked body per call.
+READ_CHUNK = 64 * 1024
 
 
 class _Refused(ValueError):
@@ -42,18 +46,21 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _check(value: Any, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        raise _Refused(f"nesting deeper than {MAX_DEPTH} levels")
-    if isinstance(value, str):
-        _check_text(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key)
-            _check(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check(item, depth + 1)
+def _check(value: Any, max_depth: int) -> None:
+    """Refuse nesting deeper than ``max_depth`` and strings the rest of Jobcore cannot hold."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            raise _Refused(f"nesting deeper than {max_depth} levels")
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key)
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
 
 
 def _check_text(text: str) -> None:
@@ -65,7 +72,7 @@ def _check_text(text: str) -> None:
         raise _Refused("strings must not contain lone surrogates") from exc
 
 
-def parse_strict(raw: bytes) -> Any:
+def parse_strict(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
     """Decode ``raw`` or raise ``ValueError`` saying what is wrong with it."""
     try:
         text = raw.decode("utf-8")
@@ -80,13 +87,33 @@ def parse_strict(raw: bytes) -> Any:
         )
     except _Refused:
         raise
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except RecursionError as exc:
+        raise _Refused(f"nesting deeper than {max_depth} levels") from exc
+    except ValueError as exc:
+        # JSONDecodeError, and integers longer than Python converts (4300 digits).
         raise _Refused(f"the body is not valid JSON: {exc}") from exc
-    _check(value)
+    _check(value, max_depth)
     return value
 
 
-def read_json(req: falcon.Request, max_bytes: int) -> Any:
+def _read_bounded(req: falcon.Request, max_bytes: int) -> bytes:
+    """At most ``max_bytes + 1`` bytes of the body, with or without a Content-Length."""
+    if req.content_length is not None:
+        return bytes(req.bounded_stream.read(max_bytes + 1))
+    if "chunked" not in (req.get_header("Transfer-Encoding") or "").lower():
+        return b""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = req.stream.read(min(READ_CHUNK, max_bytes + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def read_json(req: falcon.Request, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
     """The request's JSON body, or a problem for the client to fix (400/413/415)."""
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
@@ -103,12 +130,12 @@ def read_json(req: falcon.Request, max_bytes: int) -> Any:
             "Body too large",
             f"the body is {length} bytes; the limit is {max_bytes}",
         )
-    raw = req.bounded_stream.read(max_bytes + 1)
+    raw = _read_bounded(req, max_bytes)
     if len(raw) > max_bytes:
         raise problem(falcon.HTTP_413, "Body too large", f"the body is over {max_bytes} bytes")
     if not raw.strip():
         raise problem(falcon.HTTP_400, "Empty body", "send a JSON object in the body")
     try:
-        return parse_strict(raw)
+        return parse_strict(raw, max_depth)
     except ValueError as exc:
         raise problem(falcon.HTTP_400, "Malformed JSON", str(exc)) from exc

@@ -11,11 +11,14 @@ from jobcore.logs import configure_logging
 from jobcore.presence import WorkerPresence
 from jobcore.runtime import build_runtime
 from jobcore.settings import Settings
+from jobcore.tracing import JobSpanDetails, configure_tracing
+from jobcore.worker_metrics import JobMetrics
 from jobcore_worker.jobs import IMPLEMENTATIONS
 from jobcore_worker.plugins import load_plugins
 
 settings = Settings.from_env()
-configure_logging(settings.log_level, service="worker")
+configure_logging(settings.log_level, service="worker", redact=settings.redacted_fields)
+configure_tracing("jobcore-worker")
 job_types, implementations = load_plugins(IMPLEMENTATIONS)
 runtime = build_runtime(settings, job_types=job_types)
 presence = WorkerPresence(
@@ -24,5 +27,8 @@ presence = WorkerPresence(
 lifecycle = JobLifecycle(runtime, presence.current_id)
 runtime.broker.add_middleware(presence)
 runtime.broker.add_middleware(lifecycle)
+# After the lifecycle: they read the job it started, before it records the outcome.
+runtime.broker.add_middleware(JobSpanDetails())
+runtime.broker.add_middleware(JobMetrics(runtime.job_types.names(), settings.worker_metrics_port))
 actors = bind_implementations(runtime, implementations)
 broker = runtime.broker

@@ -1,0 +1,173 @@
+"""The API's telemetry: server spans and request metrics, `/metrics` and `/workers`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import falcon
+from opentelemetry import context, propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from jobcore import metrics
+from jobcore.clock import format_ms
+from jobcore.errors import JobcoreError
+from jobcore.presence import live_processes
+from jobcore.redis_connection import store_errors
+from jobcore.runtime import Runtime
+from jobcore.tracing import tracer
+
+#: Probes and scrapes: counted in the metrics, but no trace each (they would bury the jobs').
+UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+#: Route label of a request no route matched (the raw path would explode the label set).
+UNMATCHED_ROUTE = "unmatched"
+
+
+class RequestTelemetry:
+    """Falcon middleware: a SERVER span continuing the caller's W3C context, and metrics."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.telemetry_started = time.perf_counter()
+        req.context.telemetry_span = None
+        if req.path in UNTRACED_PATHS:
+            return
+        # headers_lower: the propagator looks up lowercase names (req.headers is uppercase).
+        parent = propagate.extract(req.headers_lower)
+        span = tracer().start_span(
+            req.method,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": req.method,
+                "url.path": req.path,
+                "url.scheme": req.scheme,
+            },
+        )
+        req.context.telemetry_span = span
+        req.context.telemetry_token = context.attach(trace.set_span_in_context(span))
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
+    ) -> None:
+        span = req.context.get("telemetry_span")
+        if span is not None and req.uri_template:
+            span.update_name(f"{req.method} {req.uri_template}")
+            span.set_attribute("http.route", req.uri_template)
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        started = req.context.get("telemetry_started")
+        if started is None:
+            return
+        route = req.uri_template or UNMATCHED_ROUTE
+        status = resp.status_code
+        metrics.API_REQUESTS.labels(route=route, method=req.method, status=str(status)).inc()
+        metrics.API_REQUEST_DURATION.labels(route=route, method=req.method).observe(
+            time.perf_counter() - started
+        )
+        span = req.context.get("telemetry_span")
+        if span is None:
+            return
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end()
+        context.detach(req.context.telemetry_token)
+
+
+class StoreGauges(Collector):
+    """Gauges read from Redis once per scrape: jobs by state, queues, dead letters, workers."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("jobcore_store_up", "1 when Redis answered this scrape.")
+        try:
+            stats = self.runtime.jobs.stats()
+            with store_errors():
+                processes = live_processes(self.runtime)
+        except JobcoreError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        by_state = GaugeMetricFamily(
+            "jobcore_jobs", "Jobs kept in Redis, by state.", labels=["state"]
+        )
+        for state, count in stats["states"].items():
+            by_state.add_metric([state], count)
+        yield by_state
+        depth = GaugeMetricFamily(
+            "jobcore_queue_depth", "Messages ready to run, by queue.", labels=["queue"]
+        )
+        for queue, count in stats["queues"].items():
+            depth.add_metric([queue], count)
+        yield depth
+        yield GaugeMetricFamily(
+            "jobcore_jobs_delayed", "Jobs waiting for their run time.", value=stats["delayed"]
+        )
+        yield GaugeMetricFamily(
+            "jobcore_dead_letters", "Failed jobs (dead letters).", value=stats["deadLetters"]
+        )
+        live = GaugeMetricFamily(
+            "jobcore_processes_live", "Live worker and scheduler processes.", labels=["kind"]
+        )
+        in_flight = 0
+        kinds: dict[str, int] = {"worker": 0, "scheduler": 0}
+        for process in processes:
+            kind = process.get("kind", "worker")
+            kinds[kind] = kinds.get(kind, 0) + 1
+            in_flight += int(process.get("inFlight", 0) or 0)
+        for kind, count in kinds.items():
+            live.add_metric([kind], count)
+        yield live
+        yield GaugeMetricFamily(
+            "jobcore_jobs_in_flight",
+            "Jobs running now, as reported by live workers' heartbeats.",
+            value=in_flight,
+        )
+
+
+class MetricsResource:
+    """``GET /metrics``: the API processes' metrics, then the gauges read from Redis."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.process_registry = metrics.exposition_registry()
+        self.store_registry = CollectorRegistry(auto_describe=False)
+        self.store_registry.register(StoreGauges(runtime))
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = metrics.CONTENT_TYPE_LATEST
+        resp.data = metrics.render(self.process_registry) + metrics.render(self.store_registry)
+
+
+class WorkersResource:
+    """``GET /workers``: live worker and scheduler processes, newest heartbeat first."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        with store_errors():
+            processes = live_processes(self.runtime)
+        resp.media = {"items": [_process_view(p) for p in processes]}
+
+
+def _process_view(process: dict[str, str]) -> dict[str, Any]:
+    heartbeat = process.get("heartbeat")
+    return {
+        "id": process.get("id", ""),
+        "kind": process.get("kind", ""),
+        "host": process.get("host", ""),
+        "pid": int(process.get("pid", 0) or 0),
+        "queues": [q for q in process.get("queues", "").split(",") if q],
+        "inFlight": int(process.get("inFlight", 0) or 0),
+        "lastHeartbeat": format_ms(int(heartbeat)) if heartbeat else None,
+    }

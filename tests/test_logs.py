@@ -1,0 +1,120 @@
+"""Logs: every stdout line of the real API and worker is JSON; job lines name job and trace."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from conftest import wait_until
+from observed_stack import Stack
+
+from jobcore.logs import REDACTED, Redactor
+
+ADDRESS = "albert.secret@example.com"
+#: The worker's lines about one attempt of a job.
+JOB_EVENTS = {
+    "job started",
+    "job completed",
+    "job recovered after retries",
+    "job attempt failed, will retry",
+    "job failed",
+    "payload received",
+}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, smtp_sink: Any) -> Iterator[Stack]:
+    running = Stack(tmp_path_factory.mktemp("logs"), smtp_sink.url).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def finished_jobs(stack: Stack) -> dict[str, str]:
+    """A welcome email, a job recovering after one failure, and one failing with an address."""
+    jobs = {
+        "email": stack.submit(
+            {"type": "welcome-email", "payload": {"email": ADDRESS, "name": "Albert"}}
+        ),
+        "recovered": stack.submit(
+            {
+                "type": "dummy",
+                "payload": {"failTimes": 1},
+                "backoff": {"type": "fixed", "delayMs": 100},
+            }
+        ),
+        "leaky": stack.submit({"type": "test-log-payload", "payload": {"email": ADDRESS}}),
+    }
+    stack.wait_for(jobs["email"], "completed")
+    stack.wait_for(jobs["recovered"], "completed")
+    stack.wait_for(jobs["leaky"], "failed")
+    requests.get(stack.api.url + "/no-such-route", timeout=5)
+    wait_until(lambda: "job failed" in stack.worker.log(), message="the failure's log line")
+    return jobs
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_every_stdout_line_of_the_api_and_the_worker_is_json(stack, finished_jobs):
+    for name, text in (("api", stack.api.log()), ("worker", stack.worker.log())):
+        lines = _lines(text)
+        assert lines, name
+        for line in lines:
+            event = json.loads(line)
+            assert isinstance(event, dict) and "event" in event, (name, line)
+            assert event.get("level") and event.get("timestamp"), (name, line)
+
+
+def test_gunicorn_lines_go_through_the_same_renderer(stack, finished_jobs):
+    events = [json.loads(line) for line in _lines(stack.api.log())]
+    booting = [e for e in events if e.get("logger") == "gunicorn.error"]
+    assert booting and all(e["service"] == "api" for e in booting)
+
+
+def test_job_lines_carry_job_id_type_attempt_trace_id_and_span_id(stack, finished_jobs):
+    events = [json.loads(line) for line in _lines(stack.worker.log())]
+    job_lines = [e for e in events if e.get("event") in JOB_EVENTS]
+    seen = {e["job_id"] for e in job_lines}
+    assert set(finished_jobs.values()) <= seen
+    for event in job_lines:
+        for field in ("job_id", "job_type", "attempt", "trace_id", "span_id"):
+            assert event.get(field), (field, event)
+    recovered = [e for e in job_lines if e["job_id"] == finished_jobs["recovered"]]
+    record = requests.get(f"{stack.api.url}/jobs/{finished_jobs['recovered']}", timeout=5).json()
+    assert {e["trace_id"] for e in recovered} == {record["traceId"]}
+    assert [e["attempt"] for e in recovered if e["event"] == "job started"] == [1, 2]
+    assert any(e["event"] == "job recovered after retries" for e in recovered)
+
+
+def test_email_addresses_never_reach_the_logs(stack, finished_jobs):
+    for text in (stack.api.log(), stack.worker.log()):
+        assert ADDRESS not in text
+    events = [json.loads(line) for line in _lines(stack.worker.log())]
+    [payload_line] = [e for e in events if e.get("event") == "payload received"]
+    assert payload_line["payload"] == {"email": REDACTED}
+    assert payload_line["email"] == REDACTED
+    failed = [e for e in events if e.get("event") == "job failed"]
+    assert failed and REDACTED in failed[0]["error"]
+
+
+def test_redaction_covers_named_fields_at_any_depth_and_addresses_in_text():
+    redact = Redactor({"email", "to"})
+    event = redact(
+        None,
+        "info",
+        {
+            "event": "sent to bob@example.org",
+            "payload": {"to": "x", "nested": [{"email": "y"}, "keep"]},
+            "name": "Bob",
+        },
+    )
+    assert event == {
+        "event": f"sent to {REDACTED}",
+        "payload": {"to": REDACTED, "nested": [{"email": REDACTED}, "keep"]},
+        "name": "Bob",
+    }

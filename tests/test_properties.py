@@ -1,0 +1,244 @@
+"""Properties over generated input: key hashing, fingerprints, strict JSON, payload validation."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import re
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jobcore import keys
+from jobcore.errors import InvalidRequest, UnknownJobType
+from jobcore.idempotency import (
+    CLIENT_NAMESPACE,
+    canonical_json,
+    digest,
+    fingerprint,
+    key_problem,
+    parse_header,
+)
+from jobcore.limits import INT64_MAX, INT64_MIN, RequestLimits, payload_problems
+from jobcore.specs import BUILTIN_SPECS, builtin_job_types
+from jobcore.submission import SubmissionParser
+from jobcore_api.strict_json import parse_strict
+
+PARSER = SubmissionParser(builtin_job_types())
+FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+#: Text that Jobcore stores: no NUL, no lone surrogates.
+clean_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+#: Idempotency keys as clients may send them: 1-255 characters, no control characters.
+client_keys = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=255
+).filter(lambda k: key_problem(k) is None)
+json_scalars = st.none() | st.booleans() | st.integers(INT64_MIN, INT64_MAX) | clean_text
+json_values = st.recursive(
+    json_scalars | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(clean_text, children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+# --- idempotency keys: hashed before Redis ------------------------------------------------
+
+
+@FAST
+@given(client_keys)
+def test_a_key_is_stored_only_as_its_sha256(key):
+    name = keys.idempotency(CLIENT_NAMESPACE, digest(key))
+    assert re.fullmatch(r"jobcore:idem:client:[0-9a-f]{64}", name)
+    assert digest(key) == digest(key)
+
+
+@FAST
+@given(client_keys, client_keys)
+def test_different_keys_have_different_digests(first, second):
+    assert (digest(first) == digest(second)) == (first == second)
+
+
+@FAST
+@given(client_keys)
+def test_a_quoted_header_key_reads_back_as_the_key(key):
+    quoted = '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    assert parse_header(quoted) == key
+
+
+@FAST
+@given(client_keys.filter(lambda k: k == k.strip() and not k.startswith('"')))
+def test_a_bare_header_key_reads_back_as_the_key(key):
+    assert parse_header(key) == key
+
+
+# --- fingerprints: same request, same fingerprint -----------------------------------------
+
+
+@FAST
+@given(st.dictionaries(clean_text, json_values, max_size=8), st.randoms())
+def test_a_fingerprint_ignores_key_order(payload, rnd: random.Random):
+    items = list(payload.items())
+    rnd.shuffle(items)
+    assert fingerprint("dummy", dict(items), {}) == fingerprint("dummy", payload, {})
+
+
+@FAST
+@given(json_values, json_values)
+def test_different_payloads_have_different_fingerprints(first, second):
+    same = canonical_json(first) == canonical_json(second)
+    assert (fingerprint("dummy", first, {}) == fingerprint("dummy", second, {})) == same
+
+
+@FAST
+@given(json_values, st.sampled_from(["email", "dummy"]), st.integers(1, 100))
+def test_type_and_options_are_part_of_the_fingerprint(payload, job_type, attempts):
+    plain = fingerprint(job_type, payload, {})
+    assert fingerprint("report", payload, {}) != plain or job_type == "report"
+    assert fingerprint(job_type, payload, {"maxAttempts": attempts}) != plain
+
+
+@FAST
+@given(json_values)
+def test_canonical_json_round_trips(value):
+    assert json.loads(canonical_json(value)) == value
+
+
+# --- strict JSON: never anything but a value or a ValueError -------------------------------
+
+
+@FAST
+@given(json_values)
+def test_strict_json_reads_back_what_json_writes(value):
+    assert parse_strict(json.dumps(value).encode()) == value
+
+
+@FAST
+@given(st.binary(max_size=200))
+def test_strict_json_refuses_garbage_with_a_value_error_only(raw):
+    # Anything else (RecursionError, UnicodeError outside ValueError, ...) would be a 500.
+    with contextlib.suppress(ValueError):
+        parse_strict(raw)
+
+
+@FAST
+@given(st.dictionaries(clean_text, json_values, min_size=1, max_size=5))
+def test_strict_json_refuses_any_duplicate_key(value):
+    key = next(iter(value))
+    text = json.dumps(value)
+    doubled = text[:-1] + ", " + json.dumps(key) + ": 1}"
+    with pytest.raises(ValueError, match="duplicate key"):
+        parse_strict(doubled.encode())
+
+
+@FAST
+@given(st.integers(min_value=1, max_value=64))
+def test_strict_json_refuses_nesting_past_its_limit(extra):
+    depth = 32 + extra
+    with pytest.raises(ValueError, match="nesting"):
+        parse_strict(b"[" * depth + b"]" * depth)
+
+
+# --- payload validation ---------------------------------------------------------------------
+
+emails = st.from_regex(r"\A[a-z0-9._%+-]{1,20}@[a-z0-9-]{1,20}\.[a-z]{2,6}\Z")
+welcome_payloads = st.fixed_dictionaries(
+    {"email": emails, "name": clean_text.filter(bool).map(lambda s: s[:200])},
+    optional={"message": clean_text.map(lambda s: s[:10_000])},
+)
+
+
+@FAST
+@given(welcome_payloads)
+def test_every_well_formed_welcome_email_is_accepted(payload):
+    submission = PARSER.parse({"type": "welcome-email", "payload": payload}, now_ms=0)
+    assert submission.spec.name == "welcome-email" and submission.payload == payload
+
+
+@FAST
+@given(welcome_payloads, clean_text.filter(lambda k: k not in ("email", "name", "message")))
+def test_an_unknown_payload_field_is_refused_at_the_payload(payload, extra):
+    with pytest.raises(InvalidRequest) as refused:
+        PARSER.parse({"type": "welcome-email", "payload": {**payload, extra: 1}}, now_ms=0)
+    assert "/payload" in {p.pointer for p in refused.value.problems}
+
+
+@FAST
+@given(json_values.filter(lambda v: not isinstance(v, dict)))
+def test_a_payload_that_is_not_an_object_is_refused(payload):
+    with pytest.raises(InvalidRequest) as refused:
+        PARSER.parse({"type": "dummy", "payload": payload}, now_ms=0)
+    assert {p.pointer for p in refused.value.problems} == {"/payload"}
+
+
+@FAST
+@given(clean_text.filter(lambda t: builtin_job_types().find(t) is None and len(t) <= 100))
+def test_an_unknown_type_is_refused_at_the_type(job_type):
+    with pytest.raises(InvalidRequest) as refused:
+        PARSER.parse({"type": job_type, "payload": {}}, now_ms=0)
+    if job_type:
+        assert isinstance(refused.value, UnknownJobType)
+        assert [p.pointer for p in refused.value.problems] == ["/type"]
+
+
+@FAST
+@given(st.integers().filter(lambda n: not INT64_MIN <= n <= INT64_MAX), clean_text)
+def test_an_integer_outside_64_bits_is_refused_where_it_is(number, key):
+    with pytest.raises(InvalidRequest) as refused:
+        PARSER.parse({"type": "csv-export", "payload": {key: number}}, now_ms=0)
+    escaped = key.replace("~", "~0").replace("/", "~1")
+    assert f"/payload/{escaped}" in {p.pointer for p in refused.value.problems}
+
+
+@FAST
+@given(json_values, st.integers(min_value=1, max_value=50))
+def test_the_payload_key_count_counts_every_member(payload, limit):
+    def members(value: Any) -> int:
+        if isinstance(value, dict):
+            return len(value) + sum(members(v) for v in value.values())
+        if isinstance(value, list):
+            return sum(members(v) for v in value)
+        return 0
+
+    over = any(
+        p.detail.startswith("the payload has")
+        for p in payload_problems(payload, RequestLimits(max_payload_keys=limit))
+    )
+    assert over == (members(payload) > limit)
+
+
+# --- every job type bounds what it accepts --------------------------------------------------
+
+
+def _unbounded(schema: Any, where: str = "") -> list[str]:
+    """Places in a payload schema that accept unbounded strings, arrays, objects or durations."""
+    if not isinstance(schema, dict):
+        return []
+    found = []
+    types = schema.get("type")
+    types = types if isinstance(types, list) else [types]
+    if "string" in types and "maxLength" not in schema and "enum" not in schema:
+        found.append(f"{where}: string without maxLength")
+    if "array" in types and "maxItems" not in schema:
+        found.append(f"{where}: array without maxItems")
+    if "object" in types and schema.get("additionalProperties") is not False:
+        if "maxProperties" not in schema:
+            found.append(f"{where}: open object without maxProperties")
+        if schema.get("additionalProperties") is None and "then" not in schema:
+            found.append(f"{where}: open object accepting any value")
+    for name, child in schema.get("properties", {}).items():
+        if re.search(r"(Seconds|Ms)$", name) and "maximum" not in child:
+            found.append(f"{where}/{name}: duration without maximum")
+        found += _unbounded(child, f"{where}/{name}")
+    for keyword in ("items", "additionalProperties", "then", "else"):
+        found += _unbounded(schema.get(keyword), f"{where}({keyword})")
+    return found
+
+
+@pytest.mark.parametrize("spec", BUILTIN_SPECS, ids=lambda s: s.name)
+def test_every_builtin_job_type_bounds_sizes_and_durations(spec):
+    assert _unbounded(spec.payload_schema) == []
