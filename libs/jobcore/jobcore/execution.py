@@ -38,6 +38,18 @@ def describe_error(exc: BaseException, time_limit_ms: int) -> str:
     return f"{name}: {text}"[:2000] if text else name
 
 
+def attempt_outcome(job: JobContext, exception: BaseException | None) -> str:
+    """What the end of an attempt means: ``completed``, ``requeued`` (graceful shutdown,
+    not an attempt), ``retrying``, or ``failed`` (a dead letter)."""
+    if exception is None:
+        return "completed"
+    if isinstance(exception, Shutdown):
+        return "requeued"
+    if isinstance(exception, HumanCheckRequired) or job.is_last_attempt:
+        return "failed"
+    return "retrying"
+
+
 def until_stored(action: Callable[[], Any], what: str) -> Any:
     """Run a store call, waiting out a Redis outage: a transition must not be dropped."""
     pause = STORE_RETRY_FIRST
@@ -122,25 +134,23 @@ class JobLifecycle(Middleware):
         wid, store, result = job.extras["worker_id"], self.store, job.extras.get("result")
         spec = self.runtime.job_types.find(job.type)
         time_limit_ms = spec.time_limit_ms if spec else 0
-        if exception is None:
+        outcome = attempt_outcome(job, exception)
+        if outcome == "completed":
             until_stored(lambda: store.complete(job.id, job.generation, wid, result), "complete")
             if job.attempt > 1:
                 log.info("job recovered after retries", retries=job.attempt - 1)
             else:
                 log.info("job completed")
             return
-        if isinstance(exception, Shutdown):
+        if outcome == "requeued":
             again = until_stored(lambda: store.requeue(job.id, job.generation, wid), "requeue")
             if again:
                 until_stored(lambda: self.runtime.jobs.enqueue_again(again), "enqueue")
             log.info("job requeued by shutdown")
             return
+        assert exception is not None
         error = describe_error(exception, time_limit_ms)
-        if isinstance(exception, HumanCheckRequired):
-            reason = str(exception)
-        elif job.is_last_attempt:
-            reason = f"failed after {job.attempt} attempt(s): {error}"
-        else:
+        if outcome == "retrying":
             delay = Backoff.from_json(job.extras["backoff"]).delay_for(job.attempt)
             again = until_stored(
                 lambda: store.schedule_retry(job.id, job.generation, wid, error, now_ms() + delay),
@@ -154,6 +164,7 @@ class JobLifecycle(Middleware):
             log.warning("job attempt failed, will retry", error=error, delay_ms=delay)
             return
         human = isinstance(exception, HumanCheckRequired)
+        reason = str(exception) if human else f"failed after {job.attempt} attempt(s): {error}"
         until_stored(
             lambda: store.fail(job.id, job.generation, wid, error, reason, human_check=human),
             "fail",

@@ -20,7 +20,7 @@ from prometheus_client import start_http_server
 
 from jobcore import metrics
 from jobcore.context import current_job
-from jobcore.effects import HumanCheckRequired
+from jobcore.execution import attempt_outcome
 
 #: Seconds between attempts to bind the metrics port while another process holds it.
 TAKEOVER_INTERVAL = 5.0
@@ -79,7 +79,7 @@ class JobMetrics(Middleware):
             metrics.JOBS_SUCCEEDED.labels(type=job.type).inc()
             return
         metrics.JOBS_FAILED.labels(type=job.type).inc()
-        if isinstance(exception, HumanCheckRequired) or job.is_last_attempt:
+        if attempt_outcome(job, exception) == "failed":
             metrics.JOBS_DEAD_LETTERED.labels(type=job.type).inc()
         else:
             metrics.JOBS_RETRIED.labels(type=job.type).inc()
