@@ -193,10 +193,12 @@ def http_api(env: dict[str, str], tmp_root: Path) -> Iterator[str]:
         except requests.RequestException:
             return False
 
-    wait_until(up, timeout=30, message="gunicorn")
-    yield base
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    try:
+        wait_until(up, timeout=30, message="gunicorn")
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
 
 
 def submit(api: testing.TestClient, body: dict[str, Any], **headers: str) -> dict[str, Any]:

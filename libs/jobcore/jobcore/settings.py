@@ -50,6 +50,7 @@ class Settings:
     api_port: int = 8000
     api_workers: int = 2
     api_threads: int = 4
+    api_reuse_port: bool = False
     max_body_bytes: int = 1024 * 1024
     worker_processes: int = 2
     worker_threads: int = 8
@@ -134,6 +135,7 @@ ENV: dict[str, str] = {
     "failed_retention": "JOBCORE_FAILED_RETENTION",
     "idempotency_window": "JOBCORE_IDEMPOTENCY_WINDOW",
     "require_idempotency_key": "JOBCORE_REQUIRE_IDEMPOTENCY_KEY",
+    "api_reuse_port": "JOBCORE_API_REUSE_PORT",
     "broker_heartbeat_timeout": "JOBCORE_BROKER_HEARTBEAT_TIMEOUT",
     "broker_maintenance_chance": "JOBCORE_BROKER_MAINTENANCE_CHANCE",
     "owner_ttl": "JOBCORE_OWNER_TTL",
@@ -196,7 +198,7 @@ def _convert(name: str, raw: str) -> object:
         if value < 0:
             raise ValueError("must not be negative")
         return value
-    if name == "require_idempotency_key":
+    if name in ("require_idempotency_key", "api_reuse_port"):
         return _parse_bool(raw)
     return raw
 

@@ -41,7 +41,9 @@ def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
         "threads": settings.api_threads,
         "worker_class": "gthread",
         "control_socket_disable": True,
-        "reuse_port": True,
+        # Off by default: with SO_REUSEPORT a second API on the same port starts silently
+        # and the kernel splits connections between old and new servers.
+        "reuse_port": settings.api_reuse_port,
         "accesslog": None,
         "graceful_timeout": 10,
         "timeout": 30,

@@ -71,7 +71,11 @@ class RedisServer:
             *self.extra_args,
         ]
         log = (self.data_dir / "redis.log").open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        # Its own session: a Ctrl-C meant for the supervisor must not stop Redis before
+        # the workers; the owner of this object stops it last.
+        self.process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.wait_ready()
         return self
 
