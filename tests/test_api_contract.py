@@ -85,7 +85,7 @@ MALFORMED = {
     "a NUL character in a key": b'{"type": "dummy", "payload": {"a\\u0000": 1}}',
     "invalid UTF-8": b'{"type": "dummy", "payload": {"echo": "\xff\xfe"}}',
     "nesting one level deeper than the limit": (
-        b'{"type": "csv-export", "payload": {"a": ' + b"[" * 32 + b"]" * 32 + b"}}"
+        b'{"type": "csv-export", "payload": {"a": ' + b"[" * 31 + b"]" * 31 + b"}}"
     ),
     "nesting 100000 levels deep": b"[" * 100_000 + b"]" * 100_000,
     "an empty body": b"",
@@ -100,8 +100,8 @@ def test_a_body_the_parser_refuses_is_a_400_problem(api, body):
 
 
 def test_nesting_at_the_limit_gets_past_the_parser(api):
-    # The body, the payload, then 31 arrays: 32 levels, so the schema answers, not the parser.
-    body = b'{"type": "csv-export", "payload": {"a": ' + b"[" * 31 + b"]" * 31 + b"}}"
+    # The body, the payload, then 30 arrays: 32 levels, so the schema answers, not the parser.
+    body = b'{"type": "csv-export", "payload": {"a": ' + b"[" * 30 + b"]" * 30 + b"}}"
     problem = assert_problem(post_raw(api, body), 422)
     assert pointers(problem) == {"/payload/a"}
 

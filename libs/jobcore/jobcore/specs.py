@@ -69,6 +69,8 @@ def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 _TEXT = {"type": "string", "maxLength": MAX_TEXT}
 _EMAIL = {"type": "string", "pattern": EMAIL_PATTERN, "maxLength": 254}
 _SCALAR = {"type": ["string", "number", "boolean", "null"], "maxLength": MAX_TEXT}
+#: Names of free-form fields (CSV columns): short enough to be a header.
+_FIELD_NAME = {"maxLength": 200}
 _MAIL_RETRY = RetryPolicy(5, Backoff("exponential", 1000, 60_000, 0.2))
 
 WELCOME_EMAIL = JobSpec(
@@ -129,6 +131,7 @@ CSV_EXPORT = JobSpec(
     payload_schema={
         "type": "object",
         "maxProperties": 1000,
+        "propertyNames": _FIELD_NAME,
         "if": {"required": ["rows"]},
         "then": {
             "properties": {
@@ -138,6 +141,7 @@ CSV_EXPORT = JobSpec(
                     "items": {
                         "type": "object",
                         "maxProperties": 100,
+                        "propertyNames": _FIELD_NAME,
                         "additionalProperties": _SCALAR,
                     },
                 }

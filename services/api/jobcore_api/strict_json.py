@@ -47,20 +47,24 @@ def _finite_float(text: str) -> float:
 
 
 def _check(value: Any, max_depth: int) -> None:
-    """Refuse nesting deeper than ``max_depth`` and strings the rest of Jobcore cannot hold."""
-    stack = [(value, 0)]
+    """Refuse more than ``max_depth`` nested arrays and objects (the body itself is the first)
+    and strings the rest of Jobcore cannot hold."""
+    stack = [(value, 1)]
     while stack:
-        item, depth = stack.pop()
-        if depth > max_depth:
-            raise _Refused(f"nesting deeper than {max_depth} levels")
+        item, level = stack.pop()
         if isinstance(item, str):
             _check_text(item)
-        elif isinstance(item, dict):
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if level > max_depth:
+            raise _Refused(f"nesting deeper than {max_depth} levels")
+        if isinstance(item, dict):
             for key, child in item.items():
                 _check_text(key)
-                stack.append((child, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
+                stack.append((child, level + 1))
+        else:
+            stack.extend((child, level + 1) for child in item)
 
 
 def _check_text(text: str) -> None:

@@ -1,0 +1,1 @@
+"""Jobcore's scheduler: periodiq ticks turned into job submissions."""
