@@ -16,6 +16,7 @@ from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import Middleware, ShutdownNotifications, TimeLimit
 
 from jobcore.errors import StoreUnavailable
+from jobcore.redis_connection import connect
 from jobcore.settings import Settings
 
 #: Message option carrying the record generation the message was sent for.
@@ -41,11 +42,9 @@ def build_broker(settings: Settings, middleware: Iterable[Middleware] = ()) -> R
     outcome of every attempt. Dramatiq's ``Retries``, ``AgeLimit``, ``Callbacks`` and
     ``Pipelines`` are left out: retries and dead letters are Jobcore's records.
     """
-    client = redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=max(settings.redis_timeout, 2.0),
-        socket_connect_timeout=max(settings.redis_timeout, 1.0),
-    )
+    # The same short timeouts as every Jobcore call: an enqueue against a hung Redis
+    # fails within one timeout instead of redis-py's default retries.
+    client = connect(settings, decode_responses=False)
     broker = RedisBroker(  # type: ignore[no-untyped-call]
         client=client,
         namespace=DRAMATIQ_NAMESPACE,

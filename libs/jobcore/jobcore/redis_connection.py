@@ -20,7 +20,9 @@ RETRY_PAUSE = 0.05
 _REFUSALS = ("OOM", "LOADING", "READONLY", "MASTERDOWN", "BUSY")
 
 
-def connect(settings: Settings, *, timeout: float | None = None) -> redis.Redis:
+def connect(
+    settings: Settings, *, timeout: float | None = None, decode_responses: bool = True
+) -> redis.Redis:
     """A client for ``settings.redis_url`` whose calls fail within about one ``timeout``."""
     seconds = settings.redis_timeout if timeout is None else timeout
     return redis.Redis.from_url(
@@ -36,7 +38,7 @@ def connect(settings: Settings, *, timeout: float | None = None) -> redis.Redis:
         ),
         retry_on_timeout=False,
         health_check_interval=30,
-        decode_responses=True,
+        decode_responses=decode_responses,
     )
 
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import falcon
+import structlog
 
 from jobcore.admission import QueueAdmission
 from jobcore.clock import now_ms
@@ -18,11 +19,12 @@ from jobcore.submission import SubmissionParser
 from jobcore_api.problems import RETRY_AFTER_SECONDS
 from jobcore_api.strict_json import read_json
 
-#: Page size of listings when the client names none, and the largest it may ask for.
+#: Page size of listings when the client names none.
 DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 #: A whole number as a query parameter: ASCII digits only (``str.isdigit`` takes "²").
 _DIGITS = re.compile(r"[0-9]{1,18}")
+
+log = structlog.get_logger("jobcore.api")
 
 
 def _job_path(job_id: str) -> str:
@@ -235,8 +237,10 @@ class ReadinessResource:
         try:
             self.jobs.store.ping()
         except Exception as exc:
+            # The cause goes to the log; the public answer names no host or port.
+            log.warning("not ready", error=str(exc))
             resp.status = falcon.HTTP_503
             resp.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
-            resp.media = {"status": "unavailable", "redis": str(exc)}
+            resp.media = {"status": "unavailable", "redis": "unreachable"}
             return
         resp.media = {"status": "ready", "redis": "ok"}
