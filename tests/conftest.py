@@ -124,6 +124,57 @@ class WorkerProcess:
         return self.log_path.read_text()
 
 
+class ApiProcess:
+    """``jobcore-api`` (gunicorn) on a free port as a process group, its output in a file."""
+
+    def __init__(
+        self, env: dict[str, str], log_path: Path, workers: int = 2, threads: int = 4
+    ) -> None:
+        self.env = dict(env, JOBCORE_API_WORKERS=str(workers), JOBCORE_API_THREADS=str(threads))
+        self.log_path = log_path
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ApiProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(BIN / "jobcore-api"), "--bind", f"127.0.0.1:{self.port}"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until(self._up, timeout=30, message="gunicorn")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _up(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, self.log()[-3000:]
+        try:
+            return requests.get(self.url + "/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+
 @pytest.fixture(scope="session")
 def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("jobcore")
@@ -176,29 +227,11 @@ def worker(env: dict[str, str], tmp_root: Path) -> Iterator[WorkerProcess]:
 @pytest.fixture(scope="session")
 def http_api(env: dict[str, str], tmp_root: Path) -> Iterator[str]:
     """gunicorn serving the real app on a free port; yields its base URL."""
-    port = free_port()
-    log = (tmp_root / "gunicorn.log").open("ab")
-    process = subprocess.Popen(
-        [str(BIN / "jobcore-api"), "--bind", f"127.0.0.1:{port}"],
-        env=dict(env, JOBCORE_API_WORKERS="2", JOBCORE_API_THREADS="8"),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return requests.get(base + "/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
+    api = ApiProcess(env, tmp_root / "gunicorn.log", workers=2, threads=8).start()
     try:
-        wait_until(up, timeout=30, message="gunicorn")
-        yield base
+        yield api.url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
+        api.stop()
 
 
 def submit(api: testing.TestClient, body: dict[str, Any], **headers: str) -> dict[str, Any]:

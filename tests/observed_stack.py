@@ -4,9 +4,6 @@ a private Redis, gunicorn and worker processes with their stdout kept in files."
 from __future__ import annotations
 
 import gzip
-import os
-import signal
-import subprocess
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from conftest import BIN, WorkerProcess, service_env, wait_until
+from conftest import ApiProcess, WorkerProcess, service_env, wait_until
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -108,52 +105,6 @@ class OtlpReceiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-class ApiProcess:
-    """``jobcore-api`` (gunicorn) on a free port, its output kept in a file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 2) -> None:
-        self.env = dict(env, JOBCORE_API_WORKERS=str(workers), JOBCORE_API_THREADS="4")
-        self.log_path = log_path
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ApiProcess:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [str(BIN / "jobcore-api"), "--bind", f"127.0.0.1:{self.port}"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-        def up() -> bool:
-            assert self.process is not None and self.process.poll() is None, self.log()[-3000:]
-            try:
-                return requests.get(self.url + "/healthz", timeout=2).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(up, timeout=30, message="gunicorn")
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text()
 
 
 def private_env(redis: RedisServer, smtp_url: str, tmp: Path, **extra: str) -> dict[str, str]:

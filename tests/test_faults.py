@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import BIN, FAST_ENV, WorkerProcess, service_env, wait_for_state, wait_until
+from conftest import FAST_ENV, ApiProcess, WorkerProcess, service_env, wait_for_state, wait_until
 
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.settings import ENV, Settings
@@ -191,16 +190,8 @@ def test_a_job_holding_the_gil_past_the_broker_heartbeat_runs_once(tmp_path):
 
 def test_mixed_jobs_survive_worker_kills_and_a_redis_restart(stack):
     """≥ 500 jobs; 3 worker SIGKILLs and 1 Redis SIGKILL while they run; count the damage."""
-    api_port = free_port()
-    api = subprocess.Popen(
-        [str(BIN / "jobcore-api"), "--bind", f"127.0.0.1:{api_port}"],
-        env=stack.env,
-        stdout=(stack.tmp / "api.log").open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{api_port}"
-    wait_until(lambda: _up(base), timeout=30, message="api")
+    api = ApiProcess(stack.env, stack.tmp / "api.log").start()
+    base = api.url
     workers = [stack.worker("--processes", "1", "--threads", "4", name=f"w{i}") for i in range(2)]
 
     accepted: dict[str, str] = {}
@@ -291,12 +282,4 @@ def test_mixed_jobs_survive_worker_kills_and_a_redis_restart(stack):
     assert all(mails[j] == 1 for j in completed_mail)
     for reason in failed.values():
         assert reason.startswith(("needs a human check", "delivery cap reached")), reason
-    api.send_signal(signal.SIGTERM)
-    api.wait(timeout=20)
-
-
-def _up(base: str) -> bool:
-    try:
-        return requests.get(base + "/healthz", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
+    api.stop()
