@@ -24,8 +24,8 @@ from jobcore.idempotency import (
 )
 from jobcore.limits import INT64_MAX, INT64_MIN, RequestLimits, payload_problems
 from jobcore.specs import BUILTIN_SPECS, builtin_job_types
+from jobcore.strict_json import parse_strict
 from jobcore.submission import SubmissionParser
-from jobcore_api.strict_json import parse_strict
 
 PARSER = SubmissionParser(builtin_job_types())
 #: A hundred examples per property; no example database left in the working tree.

@@ -27,8 +27,12 @@ BULK_LIMIT = 1000
 
 
 def new_job_id() -> str:
-    """Opaque, URL-safe, unique, unrelated to any idempotency key."""
-    return secrets.token_urlsafe(12)
+    """Opaque, URL-safe, unique, unrelated to any idempotency key; never starts with ``-``
+    or ``_`` (so command lines do not read it as an option)."""
+    while True:
+        job_id = secrets.token_urlsafe(12)
+        if job_id[0].isalnum():
+            return job_id
 
 
 @dataclass(frozen=True)

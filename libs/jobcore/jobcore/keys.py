@@ -40,6 +40,8 @@ WORKER = PREFIX + "worker:{id}"
 WORKERS = PREFIX + "workers"
 #: String: a named lease (sweepers), value = holder id, expiring.
 LEASE = PREFIX + "lease:{name}"
+#: Hash: a schedule's latest fire time (``fireTime``, epoch ms) and the job it made (``jobId``).
+SCHEDULE_LAST_RUN = PREFIX + "schedule:{name}:last"
 
 
 def job(job_id: str) -> str:
@@ -87,6 +89,10 @@ def worker(worker_id: str) -> str:
 
 def lease(name: str) -> str:
     return LEASE.format(name=name)
+
+
+def schedule_last_run(name: str) -> str:
+    return SCHEDULE_LAST_RUN.format(name=name)
 
 
 def lua_key_helpers() -> str:

@@ -103,7 +103,15 @@ class Settings:
             embedded = read_embedded_redis_url(var_dir)
             if embedded:
                 values["redis_url"] = embedded
-        return cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]
+        shortest = min(settings.retention, settings.failed_retention)
+        if shortest < settings.idempotency_window:
+            # A replayed key must find its job: records outlive the keys that name them.
+            raise ConfigurationError(
+                f"{ENV['retention']} and {ENV['failed_retention']} must be at least "
+                f"{ENV['idempotency_window']} ({settings.idempotency_window:g} s)"
+            )
+        return settings
 
     @property
     def redacted_fields(self) -> frozenset[str]:

@@ -171,7 +171,20 @@ DUMMY = JobSpec(
     interruptible=True,
 )
 
-BUILTIN_SPECS: tuple[JobSpec, ...] = (WELCOME_EMAIL, EMAIL, REPORT, CSV_EXPORT, DUMMY)
+CLEANUP = JobSpec(
+    name="cleanup",
+    queue="default",
+    description=(
+        "Prunes terminal records past their retention (JOBCORE_RETENTION, "
+        "JOBCORE_FAILED_RETENTION) in bounded batches; the result counts what went."
+    ),
+    payload_schema=_object({"batchSize": {"type": "integer", "minimum": 1, "maximum": 1000}}, []),
+    retry=RetryPolicy(2, Backoff("fixed", 5000, None, 0.0)),
+    time_limit_ms=120_000,
+    interruptible=True,
+)
+
+BUILTIN_SPECS: tuple[JobSpec, ...] = (WELCOME_EMAIL, EMAIL, REPORT, CSV_EXPORT, DUMMY, CLEANUP)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,12 @@ import falcon
 from jobcore.admission import QueueAdmission
 from jobcore.limits import RequestLimits
 from jobcore.runtime import Runtime, build_runtime
+from jobcore.schedules import ScheduleBook
 from jobcore.settings import Settings
 from jobcore.specs import load_job_types
 from jobcore.submission import SubmissionParser
 from jobcore_api import auth, observability, openapi, problems, resources
+from jobcore_api.schedules_resource import SchedulesResource
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> falcon.App:
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_route("/readyz", resources.ReadinessResource(jobs))
     app.add_route("/metrics", observability.MetricsResource(runtime))
     app.add_route("/workers", observability.WorkersResource(runtime))
+    app.add_route("/schedules", SchedulesResource(ScheduleBook(runtime)))
     app.add_route(
         "/openapi.json",
         openapi.OpenApiResource(openapi.build_spec(settings, parser, auth_on=bool(api_keys))),

@@ -244,14 +244,27 @@ def _schemas(parser: SubmissionParser) -> dict[str, Any]:
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "description": "name, cron, job type, next run, last run's job",
+                        "description": "name, cron (UTC), job type, next run, last run's job",
+                        "required": ["name", "cron", "jobType", "payload", "nextRunAt", "lastRun"],
                         "properties": {
                             "name": {"type": "string"},
                             "cron": {"type": "string"},
+                            "timezone": {"const": "UTC"},
                             "jobType": {"type": "string"},
-                            "nextRunAt": _nullable(_ref("Time")),
-                            "lastJobId": {"type": ["string", "null"]},
-                            "lastState": {"type": ["string", "null"]},
+                            "payload": {"type": "object"},
+                            "description": {"type": "string"},
+                            "nextRunAt": _ref("Time"),
+                            "lastRun": {
+                                "description": "the latest fire time, its job and the job's "
+                                "state (null once the job was pruned); null before any run",
+                                "type": ["object", "null"],
+                                "required": ["fireTime", "jobId", "state"],
+                                "properties": {
+                                    "fireTime": _ref("Time"),
+                                    "jobId": {"type": "string"},
+                                    "state": {"type": ["string", "null"]},
+                                },
+                            },
                         },
                     },
                 }

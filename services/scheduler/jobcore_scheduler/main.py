@@ -1,5 +1,107 @@
-"""placeholder"""
+"""``jobcore-scheduler``: periodiq keeps time; each minute's tick submits the due schedules' jobs.
+
+Several schedulers may run side by side: every tick of one fire time yields the same job
+(see ``jobcore.schedules``). Ticks missed while no scheduler runs are not replayed.
+SIGTERM or SIGINT stops it between ticks (a tick in progress finishes first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from types import FrameType
+
+import pendulum
+import periodiq
+import structlog
+
+from jobcore.logs import configure_logging
+from jobcore.runtime import build_runtime
+from jobcore.schedules import ScheduleBook
+from jobcore.settings import Settings
+from jobcore.specs import load_job_types
+from jobcore.tracing import configure_tracing, shutdown_tracing
+from jobcore_scheduler.presence import SchedulerPresence
+from jobcore_scheduler.ticks import TickBroker, TickHandler, tick_actor
+
+log = structlog.get_logger("jobcore.scheduler")
 
 
-def main() -> None:
-    pass
+class GracefulStop:
+    """Stops the process on SIGTERM/SIGINT, but never in the middle of a tick."""
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.requested = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self.handle)
+        signal.signal(signal.SIGINT, self.handle)
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+        if not self.busy:
+            raise SystemExit(0)
+
+    @contextmanager
+    def tick(self) -> Iterator[None]:
+        self.busy = True
+        try:
+            yield
+        finally:
+            self.busy = False
+        if self.requested:
+            raise SystemExit(0)
+
+
+def use_utc() -> None:
+    """periodiq reads ``pendulum.now()`` in the local zone: make that zone UTC, explicitly."""
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    pendulum.set_local_timezone(pendulum.UTC)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(prog="jobcore-scheduler", description=__doc__).parse_args(argv)
+    use_utc()
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, service="scheduler", redact=settings.redacted_fields)
+    configure_tracing("jobcore-scheduler")
+    runtime = build_runtime(settings, job_types=load_job_types())
+    book = ScheduleBook(runtime)
+    stop = GracefulStop()
+    handler = TickHandler(book)
+
+    def on_tick(now: datetime) -> None:
+        with stop.tick():
+            handler(now)
+
+    actor = tick_actor(TickBroker(on_tick))
+    for schedule in book.schedules:
+        log.info(
+            "schedule",
+            schedule=schedule.name,
+            cron=schedule.cron,
+            job_type=schedule.job_type,
+            timezone="UTC",
+        )
+    presence = SchedulerPresence(runtime).start()
+    stop.install()
+    try:
+        scheduler = periodiq.Scheduler(actors=[actor])
+        scheduler.schedule()
+        scheduler.loop()
+    except SystemExit:
+        log.info("scheduler stopping")
+    finally:
+        presence.stop()
+        shutdown_tracing()
+
+
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jobcore.execution import JobFunction
-from jobcore_worker.jobs import csv_export, dummy, email, report
+from jobcore_worker.jobs import cleanup, csv_export, dummy, email, report
 
 IMPLEMENTATIONS: dict[str, JobFunction] = {
     "welcome-email": email.send_welcome_email,
@@ -11,4 +11,5 @@ IMPLEMENTATIONS: dict[str, JobFunction] = {
     "report": report.build_report,
     "csv-export": csv_export.write_csv,
     "dummy": dummy.run_dummy,
+    "cleanup": cleanup.run_cleanup,
 }

@@ -1,0 +1,26 @@
+"""``cleanup``: prunes terminal records past their retention (the ``cleanup`` schedule runs it)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from jobcore.context import JobContext
+from jobcore.redis_connection import connect
+from jobcore.retention import DEFAULT_BATCH, RetentionPruner
+
+#: Seconds one run prunes before it stops and leaves the rest to the next run; well inside
+#: the type's time limit, so a large backlog never turns into a failed attempt.
+RUN_SECONDS = 60.0
+
+
+def run_cleanup(job: JobContext) -> dict[str, Any]:
+    client = connect(job.settings)
+    try:
+        pruner = RetentionPruner(
+            client, job.settings, batch=int(job.payload.get("batchSize", DEFAULT_BATCH))
+        )
+        report = pruner.prune(deadline=time.monotonic() + RUN_SECONDS)
+    finally:
+        client.close()
+    return {"pruned": report.pruned, "batches": report.batches, "complete": report.complete}
