@@ -134,7 +134,8 @@ def test_sigterm_requeues_interruptible_work_and_leaves_nothing_active(stack):
 def test_a_job_that_kills_its_worker_every_time_fails_at_the_delivery_cap(stack):
     stack.worker("--processes", "1", "--threads", "1")
     job_id = stack.submit({"type": "test-kill-worker", "payload": {}, "maxAttempts": 1})
-    record = wait_for_state(stack.runtime, job_id, "failed", timeout=120)
+    # Six crashes, each followed by a restart pause (doubling) and a recovery.
+    record = wait_for_state(stack.runtime, job_id, "failed", timeout=300)
     report(lost=0, deliveries=record.deliveries, failed_by_design=1)
     assert "delivery cap reached" in record.failed_reason
     assert record.deliveries == 6 and record.attempts == 0
