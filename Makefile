@@ -50,5 +50,8 @@ test: lint mypy
 test-faults: install
 	$(UV) run --frozen pytest -m faults -o addopts="-ra" --timeout=900
 
+bench: install
+	$(UV) run --frozen python -m bench
+
 clean:
 	rm -rf .venv $(TOOLS) var output .pytest_cache .mypy_cache .ruff_cache

@@ -328,7 +328,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         _quiet_logging()
         configure_tracing("jobcore-cli")
         settings = Settings.from_env()
-        runtime = build_runtime(settings, job_types=load_job_types())
+        runtime = build_runtime(settings, job_types=load_job_types(settings.job_modules))
         try:
             answer = args.run(runtime, args)
         finally:

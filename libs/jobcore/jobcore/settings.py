@@ -55,6 +55,7 @@ class Settings:
     worker_processes: int = 2
     worker_threads: int = 8
     worker_queues: str = ""
+    job_modules: str = ""
     smtp_url: str = "smtp://127.0.0.1:1025"
     smtp_from: str = "jobcore@localhost"
     smtp_timeout: float = 10.0
@@ -135,6 +136,7 @@ ENV: dict[str, str] = {
     "worker_processes": "JOBCORE_WORKER_PROCESSES",
     "worker_threads": "JOBCORE_WORKER_THREADS",
     "worker_queues": "JOBCORE_WORKER_QUEUES",
+    "job_modules": "JOBCORE_JOB_MODULES",
     "smtp_url": "SMTP_URL",
     "smtp_from": "SMTP_FROM",
     "smtp_timeout": "SMTP_TIMEOUT",

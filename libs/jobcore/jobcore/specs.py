@@ -220,17 +220,12 @@ def builtin_job_types() -> JobTypes:
     return JobTypes(BUILTIN_SPECS)
 
 
-#: Environment variable naming modules with extra job types (``SPECS`` lists).
-PLUGIN_MODULES_ENV = "JOBCORE_JOB_MODULES"
-
-
-def load_job_types(modules: str | None = None) -> JobTypes:
-    """Built-in specs plus ``SPECS`` from each module named in ``JOBCORE_JOB_MODULES``."""
+def load_job_types(modules: str) -> JobTypes:
+    """Built-in specs plus ``SPECS`` from each module named in ``modules`` (comma separated;
+    ``Settings.job_modules``, from ``JOBCORE_JOB_MODULES``)."""
     import importlib
-    import os
 
-    names = os.environ.get(PLUGIN_MODULES_ENV, "") if modules is None else modules
     extra: list[JobSpec] = []
-    for name in filter(None, (m.strip() for m in names.split(","))):
+    for name in filter(None, (m.strip() for m in modules.split(","))):
         extra += list(getattr(importlib.import_module(name), "SPECS", []))
     return builtin_job_types().with_specs(extra)

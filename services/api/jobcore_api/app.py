@@ -17,7 +17,7 @@ from jobcore_api.schedules_resource import SchedulesResource
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> falcon.App:
     settings = settings or Settings.from_env()
-    runtime = runtime or build_runtime(settings, job_types=load_job_types())
+    runtime = runtime or build_runtime(settings, job_types=load_job_types(settings.job_modules))
     jobs = runtime.jobs
     parser = SubmissionParser(
         runtime.job_types,

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, service="scheduler", redact=settings.redacted_fields)
     configure_tracing("jobcore-scheduler")
-    runtime = build_runtime(settings, job_types=load_job_types())
+    runtime = build_runtime(settings, job_types=load_job_types(settings.job_modules))
     book = ScheduleBook(runtime)
     stop = GracefulStop()
     handler = TickHandler(book)

@@ -19,7 +19,7 @@ from jobcore_worker.plugins import load_plugins
 settings = Settings.from_env()
 configure_logging(settings.log_level, service="worker", redact=settings.redacted_fields)
 configure_tracing("jobcore-worker")
-job_types, implementations = load_plugins(IMPLEMENTATIONS)
+job_types, implementations = load_plugins(settings.job_modules, IMPLEMENTATIONS)
 runtime = build_runtime(settings, job_types=job_types)
 presence = WorkerPresence(
     runtime, list(settings.queues or runtime.job_types.queues()), lambda: lifecycle.in_flight()

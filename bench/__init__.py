@@ -1,0 +1,1 @@
+"""Benchmarks of Jobcore beside bare Dramatiq (``make bench``); not tests."""
