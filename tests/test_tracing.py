@@ -40,6 +40,7 @@ def traced(tmp_path_factory: pytest.TempPathFactory, smtp_sink: SmtpSink) -> Ite
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
         OTEL_BSP_SCHEDULE_DELAY="100",
         JOBCORE_WORKER_METRICS_PORT="0",
+        JOBCORE_TRACE_REDIS="true",
     )
     api = ApiProcess(env, tmp / "api.log").start()
     worker = WorkerProcess(env, tmp / "worker.log", "--processes", "2", "--threads", "2").start()

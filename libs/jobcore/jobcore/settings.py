@@ -30,7 +30,7 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def _parse_bool(text: str) -> bool:
+def parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
         return True
@@ -50,12 +50,13 @@ class Settings:
     api_port: int = 8000
     api_workers: int = 2
     api_threads: int = 4
-    api_reuse_port: bool = False
+    api_reuse_port: bool = True
     max_body_bytes: int = 1024 * 1024
     worker_processes: int = 2
     worker_threads: int = 8
     worker_queues: str = ""
     job_modules: str = ""
+    trace_redis: bool = False
     smtp_url: str = "smtp://127.0.0.1:1025"
     smtp_from: str = "jobcore@localhost"
     smtp_timeout: float = 10.0
@@ -137,6 +138,7 @@ ENV: dict[str, str] = {
     "worker_threads": "JOBCORE_WORKER_THREADS",
     "worker_queues": "JOBCORE_WORKER_QUEUES",
     "job_modules": "JOBCORE_JOB_MODULES",
+    "trace_redis": "JOBCORE_TRACE_REDIS",
     "smtp_url": "SMTP_URL",
     "smtp_from": "SMTP_FROM",
     "smtp_timeout": "SMTP_TIMEOUT",
@@ -208,8 +210,8 @@ def _convert(name: str, raw: str) -> object:
         if value < 0:
             raise ValueError("must not be negative")
         return value
-    if name in ("require_idempotency_key", "api_reuse_port"):
-        return _parse_bool(raw)
+    if name in ("require_idempotency_key", "api_reuse_port", "trace_redis"):
+        return parse_bool(raw)
     return raw
 
 

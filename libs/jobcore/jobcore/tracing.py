@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.sampling import (
     ParentBased,
     Sampler,
     SamplingResult,
+    TraceIdRatioBased,
 )
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -37,6 +38,7 @@ from opentelemetry.util.types import Attributes
 from jobcore import keys
 from jobcore.broker import TRACEPARENT_OPTION
 from jobcore.context import current_job
+from jobcore.settings import ENV, parse_bool
 
 #: Message option: W3C ``traceparent`` of the attempt that scheduled this retry (for a link).
 PREVIOUS_ATTEMPT_OPTION = "jobcore_previous_attempt"
@@ -44,6 +46,8 @@ PREVIOUS_ATTEMPT_OPTION = "jobcore_previous_attempt"
 MESSAGING_SYSTEM = "dramatiq"
 #: Environment variables that turn the OTLP/HTTP exporter on.
 EXPORTER_ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+#: Ratio variable of the standard ``OTEL_TRACES_SAMPLER=parentbased_traceidratio``.
+SAMPLER_RATIO_VAR = "OTEL_TRACES_SAMPLER_ARG"
 #: Instrumentation scope of Jobcore's own spans.
 TRACER_NAME = "jobcore"
 
@@ -57,7 +61,11 @@ class DropUnparentedClientSpans(Sampler):
 
     Heartbeats, sweeps and the broker's polling run outside any span; tracing them would
     bury the job traces. Under ``ParentBased`` a CLIENT span with a parent follows it.
+    Other root spans are kept with probability ``ratio`` (by trace id).
     """
+
+    def __init__(self, ratio: float = 1.0) -> None:
+        self.ratio = TraceIdRatioBased(ratio)
 
     def should_sample(
         self,
@@ -71,7 +79,9 @@ class DropUnparentedClientSpans(Sampler):
     ) -> SamplingResult:
         if kind == SpanKind.CLIENT:
             return SamplingResult(Decision.DROP)
-        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        return self.ratio.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
 
     def get_description(self) -> str:
         return "DropUnparentedClientSpans"
@@ -89,15 +99,25 @@ def configure_tracing(service_name: str, environ: Mapping[str, str] | None = Non
     env = os.environ if environ is None else environ
     resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service_name})
     provider = TracerProvider(
-        resource=resource, sampler=ParentBased(root=DropUnparentedClientSpans())
+        resource=resource, sampler=ParentBased(root=DropUnparentedClientSpans(_ratio(env)))
     )
     if any(env.get(name) for name in EXPORTER_ENDPOINT_VARS):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
-    _instrument_redis(provider)
+    # A span per Redis command costs about 15 % of a job's CPU: opt in when you need them.
+    if parse_bool(env.get(ENV["trace_redis"], "false")):
+        _instrument_redis(provider)
     _configured_pid, _provider = os.getpid(), provider
+
+
+def _ratio(env: Mapping[str, str]) -> float:
+    """The head-sampling ratio (``OTEL_TRACES_SAMPLER_ARG``, 0–1; default: every trace)."""
+    try:
+        return min(max(float(env.get(SAMPLER_RATIO_VAR, "1")), 0.0), 1.0)
+    except ValueError:
+        return 1.0
 
 
 def _instrument_redis(provider: TracerProvider) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -41,8 +42,9 @@ def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
         "threads": settings.api_threads,
         "worker_class": "gthread",
         "control_socket_disable": True,
-        # Off by default: with SO_REUSEPORT a second API on the same port starts silently
-        # and the kernel splits connections between old and new servers.
+        # SO_REUSEPORT lets the kernel spread connections over the workers (otherwise one
+        # worker can take every keep-alive connection); ``refuse_taken_port`` keeps it from
+        # letting a second API share the port with a stale one.
         "reuse_port": settings.api_reuse_port,
         "accesslog": None,
         "graceful_timeout": 10,
@@ -85,12 +87,27 @@ def _flush_spans(arbiter: Any, worker: Any) -> None:
     shutdown_tracing()
 
 
+def refuse_taken_port(bind: str) -> None:
+    """Exit if something already listens on ``bind`` (checked without SO_REUSEPORT)."""
+    host, _, port = bind.rpartition(":")
+    if not port.isdigit():
+        return  # a unix socket or another form gunicorn checks itself
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]") or "0.0.0.0", int(port)))
+        except OSError as exc:
+            raise SystemExit(f"jobcore-api: cannot listen on {bind}: {exc.strerror}") from exc
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="jobcore-api", description=__doc__)
     parser.add_argument("--bind", default=f"{settings.api_host}:{settings.api_port}")
     args = parser.parse_args(argv)
     configure_logging(settings.log_level, service="api", redact=settings.redacted_fields)
+    if settings.api_reuse_port:
+        refuse_taken_port(args.bind)
     # Before gunicorn forks: every worker writes its request metrics under one directory.
     prepare_multiprocess_dir("api")
     JobcoreGunicorn(gunicorn_options(settings, args.bind)).run()
