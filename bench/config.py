@@ -30,7 +30,7 @@ class BenchConfig:
     latency_seconds: float
     http_seconds: float
     http_connections: int
-    #: Start gunicorn with SO_REUSEPORT (``BENCH_HTTP_REUSE_PORT``, default off as shipped).
+    #: Start gunicorn with SO_REUSEPORT (``BENCH_HTTP_REUSE_PORT``, default on as shipped).
     reuse_port: bool
     #: Stored records at which reads are timed (``BENCH_SCALE``, comma-separated).
     scale: tuple[int, ...]
@@ -57,7 +57,7 @@ class BenchConfig:
             latency_seconds=_float("BENCH_LATENCY_SECONDS", 10),
             http_seconds=_float("BENCH_HTTP_SECONDS", 8),
             http_connections=_int("BENCH_HTTP_CONNECTIONS", 32),
-            reuse_port=os.environ.get("BENCH_HTTP_REUSE_PORT", "0") not in ("0", "false", ""),
+            reuse_port=os.environ.get("BENCH_HTTP_REUSE_PORT", "1") not in ("0", "false", ""),
             scale=tuple(
                 int(float(x)) for x in os.environ.get("BENCH_SCALE", "1e4,1e5").split(",") if x
             ),
