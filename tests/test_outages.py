@@ -140,14 +140,16 @@ def test_a_submission_whose_enqueue_failed_is_the_same_job_when_retried_with_its
     broken = Jobs(
         settings, runtime.store, MessageSender(RedisBroker(client=dead)), runtime.job_types
     )
-    body = dummy(idempotencyKey=f"enqueue-failed-{new_job_id()}")
+    # An immediate job's message is written by the create script itself; a delayed job's
+    # goes to the broker after the record, so that is where an enqueue can fail.
+    body = dummy(idempotencyKey=f"enqueue-failed-{new_job_id()}", delaySeconds=30)
     submission = SubmissionParser(runtime.job_types).parse(body, now_ms=0)
     with pytest.raises(StoreUnavailable):
         broken.submit(submission)
     replay = api.simulate_post("/jobs", json=body)
     assert replay.status_code == 200 and replay.json["duplicate"] is True
     record = runtime.store.get(replay.json["jobId"])
-    assert record.state == "waiting", "the record waits for the sweeper to enqueue it"
+    assert record.state == "delayed", "the record waits for the sweeper to enqueue it"
 
 
 def test_the_worker_reconnects_after_redis_returns_without_a_restart(stack):

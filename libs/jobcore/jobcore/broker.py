@@ -7,7 +7,9 @@ functions: ``build_broker`` and ``MessageSender``. The API never imports actor c
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 import dramatiq
 import redis
@@ -56,11 +58,73 @@ def build_broker(settings: Settings, middleware: Iterable[Middleware] = ()) -> R
     return broker
 
 
+@dataclass(frozen=True)
+class PreparedMessage:
+    """A ready-queue message encoded for the record store to write in the same script that
+    creates the record: the Redis list of ready ids, the hash of message bodies, the id
+    and the body (Dramatiq's own layout for an enqueue)."""
+
+    queue_key: str
+    messages_key: str
+    redis_message_id: str
+    body: bytes
+    message: dramatiq.Message[Any]
+
+
+def job_message(
+    job_id: str,
+    actor_name: str,
+    queue: str,
+    generation: int,
+    *,
+    delayed: bool = False,
+    traceparent: str = "",
+) -> dramatiq.Message[Any]:
+    """The message that starts one generation of a job: its id is the job id, its payload
+    stays in the record."""
+    options: dict[str, Any] = {GENERATION_OPTION: generation}
+    if traceparent:
+        options[TRACEPARENT_OPTION] = traceparent
+    if delayed:
+        options[DELAYED_OPTION] = True
+    return dramatiq.Message(
+        queue_name=queue,
+        actor_name=actor_name,
+        args=(),
+        kwargs={},
+        options=options,
+        message_id=job_id,
+    )
+
+
 class MessageSender:
     """Enqueues a job's message by actor name: ids are job ids, payloads stay in the record."""
 
     def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker
+
+    def prepare(
+        self, job_id: str, actor_name: str, queue: str, generation: int, *, traceparent: str = ""
+    ) -> PreparedMessage | None:
+        """An immediate message for the record store to enqueue atomically with the record,
+        or ``None`` when this broker cannot take one that way (then ``send`` after)."""
+        if not isinstance(self.broker, RedisBroker):
+            return None
+        message = job_message(job_id, actor_name, queue, generation, traceparent=traceparent)
+        redis_message_id = str(uuid4())
+        message = message.copy(options={"redis_message_id": redis_message_id})
+        self.broker.emit_before("enqueue", message, None)
+        return PreparedMessage(
+            queue_key=ready_queue_key(queue),
+            messages_key=f"{ready_queue_key(queue)}.msgs",
+            redis_message_id=redis_message_id,
+            body=message.encode(),
+            message=message,
+        )
+
+    def prepared_sent(self, prepared: PreparedMessage) -> None:
+        """Tell the broker's middleware a prepared message was enqueued with its record."""
+        self.broker.emit_after("enqueue", prepared.message, None)
 
     def send(
         self,
@@ -72,18 +136,8 @@ class MessageSender:
         delay_ms: int | None = None,
         traceparent: str = "",
     ) -> None:
-        options: dict[str, Any] = {GENERATION_OPTION: generation}
-        if traceparent:
-            options[TRACEPARENT_OPTION] = traceparent
-        if delay_ms:
-            options[DELAYED_OPTION] = True
-        message: dramatiq.Message[Any] = dramatiq.Message(
-            queue_name=queue,
-            actor_name=actor_name,
-            args=(),
-            kwargs={},
-            options=options,
-            message_id=job_id,
+        message = job_message(
+            job_id, actor_name, queue, generation, delayed=bool(delay_ms), traceparent=traceparent
         )
         try:
             self.broker.enqueue(message, delay=delay_ms or None)

@@ -84,8 +84,11 @@ class Jobs:
     ) -> Accepted:
         """Record the job and enqueue its message; replays of an idempotency key return the job.
 
-        Two round trips for a new immediate job (create, enqueue) plus one confirming it
-        reached the ready queue; a replay is one round trip.
+        An immediate job on the Redis broker is one round trip: the create script writes the
+        record and the ready-queue message together. A delayed job (or another broker) takes
+        the create, then the enqueue, then for an immediate job a confirmation that it
+        reached its ready queue; the sweeper covers a crash between them. A replay is one
+        round trip.
         """
         spec = submission.spec
         now = now_ms()
@@ -118,11 +121,21 @@ class Jobs:
         if submission.idempotency_key is not None:
             idem_key = idempotency_key_name(namespace, digest(submission.idempotency_key))
             fp = fingerprint(spec.name, submission.payload, submission.options)
-        created = self.store.create(job, idem_key, fp, int(self.settings.idempotency_window * 1000))
+        message = None
+        if not delay_ms:
+            message = self.sender.prepare(
+                job.id, spec.actor_name, spec.queue, 1, traceparent=traceparent
+            )
+        created = self.store.create(
+            job, idem_key, fp, int(self.settings.idempotency_window * 1000), message
+        )
         if created.outcome == "conflict":
             raise IdempotencyConflict(created.job_id)
         if created.outcome == "duplicate":
             return Accepted(created.job_id, created.state, duplicate=True)
+        if message is not None:
+            self.sender.prepared_sent(message)
+            return Accepted(job.id, state, duplicate=False)
 
         self.sender.send(
             job.id,

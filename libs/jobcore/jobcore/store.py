@@ -10,6 +10,7 @@ from typing import Any, cast
 import redis
 
 from jobcore import keys, store_scripts
+from jobcore.broker import PreparedMessage
 from jobcore.clock import format_ms, now_ms
 from jobcore.errors import InvalidTransition, JobNotFound
 from jobcore.lifecycle import ALL_STATES, CANCELLABLE, RETRYABLE
@@ -106,8 +107,15 @@ class RecordStore:
     # --- transitions -------------------------------------------------------------
 
     def create(
-        self, job: NewJob, idempotency_key: str = "", fingerprint: str = "", window_ms: int = 0
+        self,
+        job: NewJob,
+        idempotency_key: str = "",
+        fingerprint: str = "",
+        window_ms: int = 0,
+        message: PreparedMessage | None = None,
     ) -> CreateOutcome:
+        """Record an accepted job (and, with ``message``, enqueue it) in one script."""
+        message_keys = [message.queue_key, message.messages_key] if message else ["", ""]
         result = self._run(
             "CREATE",
             [
@@ -126,8 +134,10 @@ class RecordStore:
                 fingerprint,
                 window_ms,
                 job.traceparent,
+                message.redis_message_id if message else "",
+                message.body if message else "",
             ],
-            [idempotency_key],
+            [idempotency_key, *message_keys],
         )
         return CreateOutcome(result[0], result[1], result[2] if len(result) > 2 else "")
 

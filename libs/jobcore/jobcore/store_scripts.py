@@ -55,8 +55,11 @@ end
 
 PRELUDE = lua_key_helpers() + lua_state_sets() + _HELPERS
 
-#: KEYS[1] idempotency key or '' ; ARGV: id, type, queue, payload, now, state, dueAt,
-#: maxAttempts, maxDeliveries, backoff, traceId, runAt, fingerprint, windowMs, traceparent
+#: KEYS[1] idempotency key or '', KEYS[2] ready-queue list or '', KEYS[3] message hash or '';
+#: ARGV: id, type, queue, payload, now, state, dueAt, maxAttempts, maxDeliveries, backoff,
+#: traceId, runAt, fingerprint, windowMs, traceparent, redisMessageId, messageBody.
+#: With a message (KEYS[2]), it is written to the ready queue as the broker would, in the same
+#: script: the job cannot be accepted without its message, so it is not watched as due.
 CREATE = r"""
 local id, jtype, queue, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, state, due_at = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
@@ -82,7 +85,12 @@ redis.call('HSET', k_job(id), unpack(fields))
 redis.call('ZADD', K_ALL, seq, id)
 redis.call('ZADD', k_type(jtype), seq, id)
 move_state(id, jtype, seq, nil, state)
-redis.call('ZADD', K_DUE, due_at, id)
+if KEYS[2] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[16], ARGV[17])
+  redis.call('RPUSH', KEYS[2], ARGV[16])
+else
+  redis.call('ZADD', K_DUE, due_at, id)
+end
 local event = {at = now, event = 'accepted', state = state}
 if ARGV[12] ~= '' then event.runAt = tonumber(ARGV[12]) end
 add_event(id, event)
