@@ -337,3 +337,39 @@ def test_a_worker_killed_inside_a_guarded_effect_needs_a_human(api, runtime, wor
     record = wait_for_state(runtime, job_id, "completed", timeout=20)
     assert record.result == "written"
     assert path.read_text().count(job_id) == 2
+
+
+def test_a_stale_duplicate_skipped_beside_its_running_job_does_not_strand_it(
+    tmp_path, smtp_sink, runtime
+):
+    """One worker process: the duplicate is skipped on another thread of the same process
+    while the job runs; the job still finishes."""
+    from conftest import WorkerProcess, service_env
+
+    from jobcore.runtime import build_runtime
+    from jobcore.settings import ENV, Settings
+    from jobcore.submission import SubmissionParser
+    from jobcore_devstack.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        env = service_env(server.url, smtp_sink.url, tmp_path)
+        settings = Settings.from_env({k: v for k, v in env.items() if k in ENV.values()})
+        private = build_runtime(settings, job_types=runtime.job_types)
+        worker = WorkerProcess(
+            env, tmp_path / "worker.log", "--processes", "1", "--threads", "4"
+        ).start()
+        try:
+            body = {"type": "dummy", "payload": {"sleepSeconds": 1.5}}
+            submission = SubmissionParser(private.job_types).parse(body, now_ms=0)
+            job_id = private.jobs.submit(submission).job_id
+            wait_for_state(private, job_id, "active")
+            for _ in range(3):
+                private.jobs.sender.send(job_id, "dummy", "default", 1)
+            wait_until(lambda: worker.log().count('"busy"') >= 1, timeout=10)
+            record = wait_for_state(private, job_id, "completed", timeout=15)
+            assert record.attempts == 1
+        finally:
+            worker.stop()
+    finally:
+        server.stop()

@@ -3,6 +3,7 @@ dead-letters jobs through their records, and binds implementations to specs."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -69,7 +70,9 @@ class JobLifecycle(Middleware):
         self.runtime = runtime
         self.store = runtime.store
         self.worker_id = worker_id
-        self._jobs: dict[str, JobContext] = {}
+        # Keyed by worker thread, not message id: a stale duplicate of a running job's
+        # message (same id) may be skipped on another thread meanwhile.
+        self._jobs: dict[int, JobContext] = {}
 
     def in_flight(self) -> int:
         """Jobs this process is running now."""
@@ -96,7 +99,7 @@ class JobLifecycle(Middleware):
             effects=EffectGuard(self.runtime.client, job_id, start.attempt),
             extras={"backoff": start.backoff or {}, "worker_id": wid},
         )
-        self._jobs[message.message_id] = job
+        self._jobs[threading.get_ident()] = job
         set_current_job(job)
         structlog.contextvars.bind_contextvars(
             job_id=job_id, job_type=job.type, attempt=job.attempt
@@ -117,7 +120,7 @@ class JobLifecycle(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        job = self._jobs.get(message.message_id)
+        job = self._jobs.get(threading.get_ident())
         if job is None:
             return
         try:
@@ -126,7 +129,7 @@ class JobLifecycle(Middleware):
             self._forget(message)
 
     def _forget(self, message: Any) -> None:
-        self._jobs.pop(message.message_id, None)
+        self._jobs.pop(threading.get_ident(), None)
         set_current_job(None)
         structlog.contextvars.unbind_contextvars("job_id", "job_type", "attempt")
 
