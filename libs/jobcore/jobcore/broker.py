@@ -114,9 +114,12 @@ class MessageSender:
         redis_message_id = str(uuid4())
         message = message.copy(options={"redis_message_id": redis_message_id})
         self.broker.emit_before("enqueue", message, None)
+        # The broker's own namespace (Dramatiq's layout: <namespace>:<queue> lists the ready
+        # ids, <namespace>:<queue>.msgs holds the bodies).
+        queue_key = f"{self.broker.namespace}:{queue}"
         return PreparedMessage(
-            queue_key=ready_queue_key(queue),
-            messages_key=f"{ready_queue_key(queue)}.msgs",
+            queue_key=queue_key,
+            messages_key=f"{queue_key}.msgs",
             redis_message_id=redis_message_id,
             body=message.encode(),
             message=message,
