@@ -30,12 +30,12 @@ from jobcore.errors import (
     JobcoreError,
     JobNotFound,
     MalformedRequest,
-    Problem,
     QueueFull,
     StoreUnavailable,
 )
 from jobcore.lifecycle import ALL_STATES
 from jobcore.limits import RequestLimits
+from jobcore.listing import filter_problems, raise_for
 from jobcore.presence import live_processes
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.schedules import ScheduleBook
@@ -118,25 +118,16 @@ def status(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def list_jobs(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
-    problems = []
-    if args.state is not None and args.state not in ALL_STATES:
-        problems.append(
-            Problem("/query/state", f"unknown state; use one of {', '.join(ALL_STATES)}")
-        )
-    job_type = args.type
-    if job_type is not None:
-        spec = runtime.job_types.find(job_type)
-        if spec is None:
-            problems.append(Problem("/query/type", f"unknown job type {job_type!r}"))
-        else:
-            job_type = spec.name
-    max_limit = runtime.settings.max_list_limit
-    if not 1 <= args.limit <= max_limit:
-        problems.append(Problem("/query/limit", f"must be a whole number from 1 to {max_limit}"))
-    if problems:
-        raise InvalidRequest(problems, title="Invalid query")
+    filters, problems = filter_problems(
+        runtime.job_types,
+        state=args.state,
+        job_type=args.type,
+        limit=args.limit,
+        max_limit=runtime.settings.max_list_limit,
+    )
+    raise_for(problems)
     page = runtime.jobs.list(
-        state=args.state, job_type=job_type, limit=args.limit, cursor=args.cursor
+        state=filters.state, job_type=filters.job_type, limit=filters.limit, cursor=args.cursor
     )
     return {"items": [r.to_api() for r in page.items], "nextCursor": page.next_cursor}
 

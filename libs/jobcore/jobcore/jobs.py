@@ -10,7 +10,7 @@ from typing import Any
 from jobcore.backoff import RetryPolicy
 from jobcore.broker import MessageSender, ready_queue_key
 from jobcore.clock import now_ms
-from jobcore.errors import IdempotencyConflict, JobNotFound
+from jobcore.errors import IdempotencyConflict
 from jobcore.idempotency import CLIENT_NAMESPACE, canonical_json, digest, fingerprint
 from jobcore.keys import idempotency as idempotency_key_name
 from jobcore.lifecycle import State
@@ -176,10 +176,8 @@ class Jobs:
         return self.store.list(state, job_type, limit, cursor)
 
     def stats(self) -> dict[str, Any]:
-        queues = self.job_types.queues()
-        stats = self.store.stats(self.job_types.names(), [ready_queue_key(q) for q in queues])
-        stats["queues"] = dict(zip(queues, stats["queues"].values(), strict=True))
-        return stats
+        queue_keys = {queue: ready_queue_key(queue) for queue in self.job_types.queues()}
+        return self.store.stats(self.job_types.names(), queue_keys)
 
     # --- operations ----------------------------------------------------------------
 
@@ -215,10 +213,3 @@ class Jobs:
         """Delete up to ``limit`` dead letters (records, history, effects); how many went."""
         ids = self.store.ids_in(State.FAILED, job_type, limit)
         return sum(self.store.purge(job_id, (State.FAILED,)) for job_id in ids)
-
-    def exists(self, job_id: str) -> bool:
-        try:
-            self.store.get(job_id)
-        except JobNotFound:
-            return False
-        return True

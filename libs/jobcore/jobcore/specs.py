@@ -206,6 +206,11 @@ class JobTypes:
     def find(self, name: str) -> JobSpec | None:
         return self._by_name.get(name)
 
+    def canonical_name(self, name: object) -> str | None:
+        """The spec name behind a name or alias; ``None`` for anything else."""
+        spec = self._by_name.get(name) if isinstance(name, str) else None
+        return spec.name if spec else None
+
     def names(self) -> list[str]:
         return [spec.name for spec in self.specs]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -313,10 +313,10 @@ class RecordStore:
         next_cursor = str(int(page[-1][1])) if more and page else None
         return Page(items, next_cursor)
 
-    def stats(self, job_types: Sequence[str], queue_keys: Sequence[str]) -> dict[str, Any]:
+    def stats(self, job_types: Sequence[str], queue_keys: Mapping[str, str]) -> dict[str, Any]:
         """Counts per state and type, queue depths, delayed and dead letters; one round trip.
 
-        ``queue_keys`` are the broker's ready-queue lists, whose lengths are the depths.
+        ``queue_keys`` maps each queue to the broker's ready-queue list; its length is the depth.
         """
         with store_errors():
             pipe = self.client.pipeline(transaction=False)
@@ -324,13 +324,13 @@ class RecordStore:
                 pipe.zcard(keys.index_state(state))
             for job_type in job_types:
                 pipe.zcard(keys.index_type(job_type))
-            for queue_key in queue_keys:
+            for queue_key in queue_keys.values():
                 pipe.llen(queue_key)
             counts = pipe.execute()
         by_state = dict(zip(ALL_STATES, counts[: len(ALL_STATES)], strict=True))
         rest = counts[len(ALL_STATES) :]
         by_type = dict(zip(job_types, rest[: len(job_types)], strict=True))
-        depths = dict(zip(queue_keys, rest[len(job_types) :], strict=True))
+        depths = dict(zip(queue_keys, rest[len(job_types) :], strict=True))  # by queue name
         return {
             "states": by_state,
             "types": by_type,

@@ -13,7 +13,8 @@ from jobcore.clock import now_ms
 from jobcore.errors import InvalidRequest, Problem
 from jobcore.idempotency import CLIENT_NAMESPACE, parse_header
 from jobcore.jobs import Jobs
-from jobcore.lifecycle import ALL_STATES, State
+from jobcore.lifecycle import State
+from jobcore.listing import filter_problems, raise_for
 from jobcore.settings import Settings
 from jobcore.submission import SubmissionParser
 from jobcore_api.problems import RETRY_AFTER_SECONDS
@@ -35,29 +36,20 @@ class ListQuery:
     """The ``state``, ``type``, ``limit`` and ``cursor`` query parameters, checked."""
 
     def __init__(self, req: falcon.Request, jobs: Jobs, *, state: str | None = None) -> None:
-        problems = []
-        self.state = state or req.get_param("state")
-        if self.state is not None and self.state not in ALL_STATES:
-            problems.append(
-                Problem("/query/state", f"unknown state; use one of {', '.join(ALL_STATES)}")
-            )
-        self.job_type = req.get_param("type")
-        if self.job_type is not None:
-            spec = jobs.job_types.find(self.job_type)
-            if spec is None:
-                problems.append(Problem("/query/type", f"unknown job type {self.job_type!r}"))
-            else:
-                self.job_type = spec.name
-        self.limit = DEFAULT_LIMIT
         raw_limit = req.get_param("limit")
-        if raw_limit is not None:
-            max_limit = jobs.settings.max_list_limit
-            if not _DIGITS.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= max_limit:
-                problems.append(
-                    Problem("/query/limit", f"must be a whole number from 1 to {max_limit}")
-                )
-            else:
-                self.limit = int(raw_limit)
+        if raw_limit is None:
+            limit = DEFAULT_LIMIT
+        else:
+            # Not a number is out of range: the same problem, the same message.
+            limit = int(raw_limit) if _DIGITS.fullmatch(raw_limit) else -1
+        filters, problems = filter_problems(
+            jobs.job_types,
+            state=state or req.get_param("state"),
+            job_type=req.get_param("type"),
+            limit=limit,
+            max_limit=jobs.settings.max_list_limit,
+        )
+        self.state, self.job_type, self.limit = filters.state, filters.job_type, filters.limit
         self.cursor: int | None = None
         raw_cursor = req.get_param("cursor")
         if raw_cursor is not None:
@@ -67,8 +59,7 @@ class ListQuery:
                 )
             else:
                 self.cursor = int(raw_cursor)
-        if problems:
-            raise InvalidRequest(problems, title="Invalid query")
+        raise_for(problems)
 
     def page(self, jobs: Jobs) -> dict[str, Any]:
         page = jobs.list(
@@ -206,10 +197,10 @@ class DeadLettersRetryResource:
             body = raw
         job_type = body.get("type")
         if job_type is not None:
-            spec = self.jobs.job_types.find(job_type) if isinstance(job_type, str) else None
-            if spec is None:
+            canonical = self.jobs.job_types.canonical_name(job_type)
+            if canonical is None:
                 raise InvalidRequest([Problem("/type", f"unknown job type {job_type!r}")])
-            job_type = spec.name
+            job_type = canonical
         include = body.get("includeUnfinishedEffects", False)
         if not isinstance(include, bool):
             raise InvalidRequest([Problem("/includeUnfinishedEffects", "must be true or false")])
