@@ -131,8 +131,8 @@ def scale_rows(results: dict[str, Any]) -> tuple[tuple[str, str, str, str], list
     if one:
         rows.append(
             (
-                "  MEMORY USAGE of record + history",
-                f"{one['record_bytes']} + {one['events_bytes']}",
+                "  MEMORY USAGE of one record (history included)",
+                f"{one['record_bytes']} ({one['encoding']})",
                 "",
                 "",
             )

@@ -1,8 +1,8 @@
 """Reads at scale: status, list and stats latency with many stored finished records, and
 Redis memory per finished record.
 
-Records are copies of a real finished ``dummy`` job (its hash and history), written with
-pipelines together with every index entry and the idempotency key a submission leaves.
+Records are copies of a real finished ``dummy`` job (its hash, history included), written
+with pipelines together with its index entry and the idempotency key a submission leaves.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from jobcore import keys
-from jobcore.idempotency import CLIENT_NAMESPACE
+from jobcore.idempotency import CLIENT_NAMESPACE, digest, fingerprint
 
 #: Records written per pipeline.
 BATCH = 1000
@@ -28,19 +28,17 @@ REQUESTS = 200
 
 @dataclass(frozen=True)
 class RecordTemplate:
-    """A finished job as Redis holds it: the record's fields and its history."""
+    """A finished job as Redis holds it: the record's fields, its history among them."""
 
     fields: dict[str, str]
-    events: list[str]
     idempotency_ttl_ms: int
 
     @classmethod
     def capture(cls, client: redis.Redis, job_id: str, window_ms: int) -> RecordTemplate:
         fields = client.hgetall(keys.job(job_id))
-        events = client.lrange(keys.job_events(job_id), 0, -1)
         if fields.get("state") != "completed":
             raise RuntimeError(f"template job {job_id} is {fields.get('state')!r}, not completed")
-        return cls(dict(fields), list(events), window_ms)
+        return cls(dict(fields), window_ms)
 
     @property
     def state(self) -> str:
@@ -51,17 +49,15 @@ class RecordTemplate:
         return self.fields["type"]
 
 
-def record_memory(client: redis.Redis, job_id: str) -> dict[str, int]:
-    """``MEMORY USAGE`` of one record's own keys (indexes and idempotency key not included)."""
+def record_memory(client: redis.Redis, job_id: str) -> dict[str, Any]:
+    """``MEMORY USAGE`` and encoding of one record (indexes and idempotency key not included)."""
     record = int(client.memory_usage(keys.job(job_id), samples=0) or 0)
-    events = int(client.memory_usage(keys.job_events(job_id), samples=0) or 0)
-    return {"record_bytes": record, "events_bytes": events, "total_bytes": record + events}
+    return {"record_bytes": record, "encoding": client.object("encoding", keys.job(job_id))}
 
 
 def fill(client: redis.Redis, template: RecordTemplate, first_seq: int, count: int) -> list[str]:
     """Write ``count`` finished records after sequence number ``first_seq``; their ids."""
     ids = []
-    finished_at = int(template.fields["finishedAt"])
     state, job_type = template.state, template.type
     for start in range(0, count, BATCH):
         pipe = client.pipeline(transaction=False)
@@ -69,19 +65,15 @@ def fill(client: redis.Redis, template: RecordTemplate, first_seq: int, count: i
         for seq in range(first_seq + start, first_seq + min(start + BATCH, count)):
             job_id = secrets.token_urlsafe(12)
             batch[job_id] = seq
-            fields = dict(template.fields, id=job_id, seq=str(seq))
+            fields = dict(template.fields, seq=str(seq))
             pipe.hset(keys.job(job_id), mapping=fields)
-            pipe.rpush(keys.job_events(job_id), *template.events)
             pipe.set(
-                keys.idempotency(CLIENT_NAMESPACE, secrets.token_hex(32)),
-                f"{job_id} {secrets.token_hex(16)}",
+                keys.idempotency(CLIENT_NAMESPACE, digest(job_id)),
+                f"{job_id} {fingerprint(job_type, {'seq': seq}, {})}",
                 px=template.idempotency_ttl_ms,
             )
-        pipe.zadd(keys.INDEX_ALL, batch)
-        pipe.zadd(keys.index_type(job_type), batch)
-        pipe.zadd(keys.index_state(state), batch)
+        pipe.sadd(keys.TYPES, job_type)
         pipe.zadd(keys.index_state_type(state, job_type), batch)
-        pipe.zadd(keys.FINISHED, dict.fromkeys(batch, finished_at))
         pipe.execute()
         ids.extend(batch)
     client.set(keys.SEQUENCE, first_seq + count)

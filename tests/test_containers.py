@@ -26,6 +26,7 @@ import yaml
 from conftest import BIN, FAST_ENV, ROOT, wait_until
 
 from jobcore.cli import build_parser
+from jobcore.redis_server_config import RECOMMENDED_ARGS
 from jobcore.settings import ENV, Settings
 from jobcore_devstack.redis_server import RedisServer, free_port
 
@@ -325,11 +326,11 @@ def test_workers_and_schedulers_can_run_as_several_replicas() -> None:
     assert services()["scheduler"]["deploy"]["replicas"] >= 2
 
 
-def test_redis_keeps_accepted_jobs_across_restarts_and_never_evicts() -> None:
+def test_redis_keeps_accepted_jobs_never_evicts_and_keeps_records_compact() -> None:
     redis = services()["redis"]
     command = " ".join(redis["command"])
     assert "--appendonly yes" in command
-    assert "--maxmemory-policy noeviction" in command
+    assert " ".join(RECOMMENDED_ARGS) in command  # noeviction, compact records
     assert any(str(volume).endswith(":/data") for volume in redis["volumes"])
     assert redis["healthcheck"]["test"]
 

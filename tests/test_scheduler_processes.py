@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from conftest import BIN, wait_for_state, wait_until
 
-from jobcore import keys
 from jobcore.clock import now_ms
 
 #: Longest the test waits for the first ticks, then for the next minute's ticks, in seconds.
@@ -83,10 +82,9 @@ def test_two_schedulers_across_a_minute_boundary_make_one_job_per_fire_time(
 
     # Every heartbeat job made since the test began is one of those, once.
     made = [
-        job_id
-        for job_id in runtime.client.zrangebyscore(keys.index_type("dummy"), "-inf", "+inf")
-        if runtime.store.get(job_id).payload == {"echo": "heartbeat"}
-        and runtime.store.get(job_id).created_at >= started_ms
+        job.id
+        for job in runtime.store.list(None, "dummy", 100_000, None).items
+        if job.payload == {"echo": "heartbeat"} and job.created_at >= started_ms
     ]
     assert sorted(made) == sorted(job_per_fire_time.values())
     for job_id in made:

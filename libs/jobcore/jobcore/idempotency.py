@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from typing import Any
@@ -52,9 +53,16 @@ def parse_header(value: str) -> str:
     return value
 
 
+def _hash128(text: str) -> str:
+    """128 bits of SHA-256 in 22 URL-safe characters: short enough to keep the stored
+    idempotency entry a single small allocation in Redis."""
+    raw = hashlib.sha256(text.encode("utf-8")).digest()[:16]
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
 def digest(key: str) -> str:
     """The hash a key is stored under: the raw key never touches Redis."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return _hash128(key)
 
 
 def canonical_json(value: Any) -> str:
@@ -64,4 +72,4 @@ def canonical_json(value: Any) -> str:
 def fingerprint(job_type: str, payload: Any, options: dict[str, Any]) -> str:
     """Same request ⇔ same fingerprint: canonical JSON of type, payload and options."""
     canonical = canonical_json({"type": job_type, "payload": payload, "options": options})
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    return _hash128(canonical)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from jobcore.idempotency import CLIENT_NAMESPACE, canonical_json, digest, finger
 from jobcore.keys import idempotency as idempotency_key_name
 from jobcore.lifecycle import State
 from jobcore.metrics import JOBS_SUBMITTED
-from jobcore.records import JobRecord
+from jobcore.records import JobRecord, stored_json
 from jobcore.settings import Settings
 from jobcore.specs import JobTypes
 from jobcore.store import NewJob, Page, RecordStore, Reenqueue
@@ -112,7 +111,7 @@ class Jobs:
             run_at=run_at if delay_ms > 0 else None,
             max_attempts=policy.max_attempts,
             max_deliveries=policy.max_deliveries,
-            backoff_json=json.dumps(policy.backoff.to_json()),
+            backoff_json=stored_json(policy.backoff.to_json()),
             trace_id=trace_id or secrets.token_hex(16),
             traceparent=traceparent,
             created_at=now,

@@ -9,28 +9,24 @@ from __future__ import annotations
 #: Prefix of every Jobcore key.
 PREFIX = "jobcore:"
 
-#: Hash: one job record (fields are ``records.RecordField``).
+#: Hash: one job record (fields read by ``records.JobRecord.from_hash``); its field
+#: ``history`` holds the job's events, one JSON object per line, oldest first.
 JOB = PREFIX + "job:{id}"
-#: List of JSON events, oldest first: the job's history.
-JOB_EVENTS = PREFIX + "job:{id}:events"
 #: Hash: the job's guarded side effects, field = effect name, value = JSON reservation.
 JOB_EFFECTS = PREFIX + "job:{id}:effects"
 #: Counter: a monotonic sequence number per accepted job; index scores, newest first.
 SEQUENCE = PREFIX + "seq"
-#: Sorted set of every job id, scored by sequence number.
-INDEX_ALL = PREFIX + "idx:all"
-#: Sorted set of job ids in one state, scored by sequence number.
-INDEX_STATE = PREFIX + "idx:state:{state}"
-#: Sorted set of job ids of one type, scored by sequence number.
-INDEX_TYPE = PREFIX + "idx:type:{type}"
-#: Sorted set of job ids in one state and of one type, scored by sequence number.
+#: Sorted set of job ids in one state and of one type, scored by sequence number: the only
+#: index a job is in. Listings by state alone, type alone or neither merge these
+#: (``store_scripts.LIST``), retention walks the terminal ones oldest first
+#: (``retention.py``): one index entry per job keeps a finished job's footprint small.
 INDEX_STATE_TYPE = PREFIX + "idx:state:{state}:type:{type}"
+#: Set of every job type ever accepted: the per-type indexes a merge reads.
+TYPES = PREFIX + "types"
 #: Sorted set: jobs whose message must reach a ready queue by the score (epoch ms).
 #: Entries leave when the message is confirmed ready or the job starts; the sweeper
 #: re-enqueues entries overdue by the sweep margin.
 DUE = PREFIX + "due"
-#: Sorted set: terminal jobs scored by finishedAt (epoch ms), for retention pruning.
-FINISHED = PREFIX + "finished"
 #: String ``<jobId> <fingerprint>`` for one idempotency key (hashed), expiring with the window.
 IDEMPOTENCY = PREFIX + "idem:{namespace}:{digest}"
 #: Hash: one live worker or scheduler process (id, kind, host, pid, queues, inFlight,
@@ -48,35 +44,12 @@ def job(job_id: str) -> str:
     return JOB.format(id=job_id)
 
 
-def job_events(job_id: str) -> str:
-    return JOB_EVENTS.format(id=job_id)
-
-
 def job_effects(job_id: str) -> str:
     return JOB_EFFECTS.format(id=job_id)
 
 
-def index_state(state: str) -> str:
-    return INDEX_STATE.format(state=state)
-
-
-def index_type(job_type: str) -> str:
-    return INDEX_TYPE.format(type=job_type)
-
-
 def index_state_type(state: str, job_type: str) -> str:
     return INDEX_STATE_TYPE.format(state=state, type=job_type)
-
-
-def index_for(state: str | None, job_type: str | None) -> str:
-    """The index that serves a listing filtered by state, type, both or neither."""
-    if state and job_type:
-        return index_state_type(state, job_type)
-    if state:
-        return index_state(state)
-    if job_type:
-        return index_type(job_type)
-    return INDEX_ALL
 
 
 def idempotency(namespace: str, digest: str) -> str:
@@ -106,18 +79,14 @@ def lua_key_helpers() -> str:
 
     functions = {
         "k_job(id)": lua_template(JOB, "id"),
-        "k_events(id)": lua_template(JOB_EVENTS, "id"),
         "k_effects(id)": lua_template(JOB_EFFECTS, "id"),
-        "k_state(state)": lua_template(INDEX_STATE, "state"),
-        "k_type(type)": lua_template(INDEX_TYPE, "type"),
         "k_state_type(state, type)": lua_template(INDEX_STATE_TYPE, "state", "type"),
         "k_worker(id)": lua_template(WORKER, "id"),
     }
     lines = [f"local function {sig} return {body} end" for sig, body in functions.items()]
     lines += [
         f'local K_SEQ = "{SEQUENCE}"',
-        f'local K_ALL = "{INDEX_ALL}"',
+        f'local K_TYPES = "{TYPES}"',
         f'local K_DUE = "{DUE}"',
-        f'local K_FINISHED = "{FINISHED}"',
     ]
     return "\n".join(lines) + "\n"

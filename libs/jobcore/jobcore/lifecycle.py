@@ -39,6 +39,7 @@ def lua_state_sets() -> str:
                 table("CANCELLABLE", CANCELLABLE),
                 table("RETRYABLE", RETRYABLE),
                 table("PENDING", PENDING),
+                "local ALL_STATES = {" + ", ".join(f'"{s}"' for s in ALL_STATES) + "}",
             ]
         )
         + "\n"

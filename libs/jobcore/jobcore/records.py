@@ -17,6 +17,11 @@ def _json(value: str | None) -> Any:
     return None if value is None or value == "" else json.loads(value)
 
 
+def stored_json(value: Any) -> str:
+    """A value as a record field holds it: JSON without spaces (records stay small)."""
+    return json.dumps(value, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """One job as stored: times in epoch ms, payload and result decoded."""
@@ -44,9 +49,10 @@ class JobRecord:
     backoff: dict[str, Any]
 
     @classmethod
-    def from_hash(cls, fields: dict[str, str]) -> JobRecord:
+    def from_hash(cls, job_id: str, fields: dict[str, str]) -> JobRecord:
+        """The record stored under ``keys.job(job_id)`` (the id is the key's, not a field)."""
         return cls(
-            id=fields["id"],
+            id=job_id,
             type=fields["type"],
             queue=fields["queue"],
             payload=_json(fields.get("payload")),

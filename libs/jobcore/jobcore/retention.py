@@ -1,20 +1,25 @@
 """Retention: terminal records past their retention are deleted, in bounded batches.
 
 Completed and cancelled jobs go ``settings.retention`` after they finished, failed ones
-(dead letters) ``settings.failed_retention`` after. Candidates come from ``keys.FINISHED``
-(scored by finishedAt); each script call examines at most one batch, so Redis is never
-blocked for long, and deletes each job whole — record, history, effects and every index
-entry — inside the script, so counts and listings never see half a job.
+(dead letters) ``settings.failed_retention`` after. Candidates come from the terminal
+state-and-type indexes, oldest accepted first: a walk stops at the first job accepted after
+the horizon (it, and every later one, finished after it too), so a run reads only what it
+deletes plus the few old jobs that finished late. Each script call examines at most one
+batch, so Redis is never blocked for long, and deletes each job whole — record, effects and
+index entry — inside the script, so counts and listings never see half a job.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
+from jobcore import keys
 from jobcore.clock import now_ms
+from jobcore.lifecycle import TERMINAL, State
 from jobcore.redis_connection import store_errors
 from jobcore.settings import Settings
 from jobcore.store_scripts import PRELUDE
@@ -22,41 +27,34 @@ from jobcore.store_scripts import PRELUDE
 #: Jobs examined per script call.
 DEFAULT_BATCH = 200
 
-#: ARGV: now, retentionMs, failedRetentionMs, batch, offset. Examines up to ``batch``
-#: finished jobs older than the shorter retention, skipping ``offset`` kept ones, and
-#: returns {pruned, kept, examined}. Kept = failed jobs inside their longer retention (or
-#: the reverse): they stay in place, so the caller skips them with the offset.
+#: ARGV: state, type, now, retentionMs, batch, offset. Examines up to ``batch`` jobs of the
+#: index oldest first, skipping ``offset`` kept ones, and returns {pruned, kept, done}. Kept =
+#: accepted before the horizon but finished after it: they stay, and the caller skips them
+#: with the offset. Done = the index has nothing more that could be due.
 _PRUNE = r"""
-local now, keep, keep_failed = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local batch, offset = tonumber(ARGV[4]), tonumber(ARGV[5])
-local horizon = now - math.min(keep, keep_failed)
-local found = redis.call('ZRANGEBYSCORE', K_FINISHED, '-inf', horizon, 'WITHSCORES',
-  'LIMIT', offset, batch)
+local state, jtype, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local batch, offset = tonumber(ARGV[5]), tonumber(ARGV[6])
+local index = k_state_type(state, jtype)
+local horizon = now - keep
+local ids = redis.call('ZRANGE', index, offset, offset + batch - 1)
 local pruned, kept = 0, 0
-for i = 1, #found, 2 do
-  local id, finished_at = found[i], tonumber(found[i + 1])
-  local v = redis.call('HMGET', k_job(id), 'state', 'type')
-  local state, jtype = v[1], v[2]
-  if not state or not TERMINAL[state] then
-    -- No record, or a job no longer terminal: nothing to prune, drop the stale entry.
-    redis.call('ZREM', K_FINISHED, id)
+for _, id in ipairs(ids) do
+  local v = redis.call('HMGET', k_job(id), 'state', 'createdAt', 'finishedAt')
+  if v[1] ~= state then
+    -- No record, or a record in another state: a stale entry, dropped.
+    redis.call('ZREM', index, id)
+  elseif tonumber(v[2]) > horizon then
+    return {pruned, kept, 1}
+  elseif tonumber(v[3] or v[2]) <= horizon then
+    redis.call('DEL', k_job(id), k_effects(id))
+    redis.call('ZREM', index, id)
+    redis.call('ZREM', K_DUE, id)
+    pruned = pruned + 1
   else
-    local retention = state == 'failed' and keep_failed or keep
-    if finished_at <= now - retention then
-      redis.call('DEL', k_job(id), k_events(id), k_effects(id))
-      redis.call('ZREM', K_ALL, id)
-      redis.call('ZREM', k_type(jtype), id)
-      redis.call('ZREM', k_state(state), id)
-      redis.call('ZREM', k_state_type(state, jtype), id)
-      redis.call('ZREM', K_DUE, id)
-      redis.call('ZREM', K_FINISHED, id)
-      pruned = pruned + 1
-    else
-      kept = kept + 1
-    end
+    kept = kept + 1
   end
 end
-return {pruned, kept, #found / 2}
+return {pruned, kept, #ids < batch and 1 or 0}
 """
 
 
@@ -79,21 +77,32 @@ class RetentionPruner:
         self.batch = batch
         self._prune = client.register_script(PRELUDE + _PRUNE)
 
-    def prune_batch(self, now: int, offset: int = 0) -> tuple[int, int, int]:
-        """(pruned, kept, examined) for one batch after ``offset`` kept jobs."""
-        args = [now, self.retention_ms, self.failed_retention_ms, self.batch, offset]
+    def retention_ms_of(self, state: str) -> int:
+        return self.failed_retention_ms if state == State.FAILED else self.retention_ms
+
+    def prune_batch(
+        self, state: str, job_type: str, now: int, offset: int = 0
+    ) -> tuple[int, int, bool]:
+        """(pruned, kept, done) for one batch of one index after ``offset`` kept jobs."""
+        retention = self.retention_ms_of(state)
+        args: list[str | int] = [state, job_type, now, retention, self.batch, offset]
         with store_errors():
-            pruned, kept, examined = self._prune(keys=[], args=args)
-        return int(pruned), int(kept), int(examined)
+            pruned, kept, done = self._prune(keys=[], args=args)
+        return int(pruned), int(kept), bool(done)
 
     def prune(self, now: int | None = None, *, deadline: float | None = None) -> PruneReport:
-        """Batch after batch until none is left or ``time.monotonic()`` passes ``deadline``."""
+        """Every terminal index in turn, batch after batch, until none has anything due or
+        ``time.monotonic()`` passes ``deadline``."""
         at = now_ms() if now is None else now
-        pruned = batches = offset = 0
-        while True:
-            gone, kept, examined = self.prune_batch(at, offset)
-            pruned, batches, offset = pruned + gone, batches + 1, offset + kept
-            if examined < self.batch:
-                return PruneReport(pruned, batches, complete=True)
-            if deadline is not None and time.monotonic() >= deadline:
-                return PruneReport(pruned, batches, complete=False)
+        with store_errors():
+            job_types = sorted(cast(set[str], self.client.smembers(keys.TYPES)))
+        pruned = batches = 0
+        for state in TERMINAL:
+            for job_type in job_types:
+                offset, done = 0, False
+                while not done:
+                    if deadline is not None and batches and time.monotonic() >= deadline:
+                        return PruneReport(pruned, batches, complete=False)
+                    gone, kept, done = self.prune_batch(state, job_type, at, offset)
+                    pruned, batches, offset = pruned + gone, batches + 1, offset + kept
+        return PruneReport(pruned, batches, complete=True)

@@ -14,7 +14,7 @@ from jobcore.broker import PreparedMessage
 from jobcore.clock import format_ms, now_ms
 from jobcore.errors import InvalidTransition, JobNotFound
 from jobcore.lifecycle import ALL_STATES, CANCELLABLE, RETRYABLE
-from jobcore.records import JobRecord
+from jobcore.records import JobRecord, stored_json
 from jobcore.redis_connection import store_errors
 
 #: Reason recorded when a job's deliveries pass its cap; ``%d`` is the delivery count.
@@ -97,6 +97,8 @@ class RecordStore:
                 "RECOVER_DUE",
                 "RECOVER_ORPHAN",
                 "PURGE",
+                "LIST",
+                "STATS",
             )
         }
 
@@ -161,7 +163,7 @@ class RecordStore:
 
     def complete(self, job_id: str, generation: int, worker_id: str, result: Any) -> bool:
         out = self._run(
-            "FINISH", [job_id, generation, worker_id, now_ms(), "completed", json.dumps(result)]
+            "FINISH", [job_id, generation, worker_id, now_ms(), "completed", stored_json(result)]
         )
         return bool(out[0] == "completed")
 
@@ -234,9 +236,14 @@ class RecordStore:
 
     def ids_in(self, state: str, job_type: str | None, limit: int) -> list[str]:
         """Oldest-first ids of jobs in ``state`` (optionally of one type), at most ``limit``."""
-        with store_errors():
-            ids = cast(list[str], self.client.zrange(keys.index_for(state, job_type), 0, limit - 1))
-        return ids
+        return [job_id for job_id, _ in self._index_page(state, job_type, "-inf", limit, "asc")]
+
+    def _index_page(
+        self, state: str | None, job_type: str | None, bound: str, count: int, order: str
+    ) -> list[tuple[str, int]]:
+        """Ids and sequence numbers from the indexes matching the filters, past ``bound``."""
+        flat = self._run("LIST", [state or "", job_type or "", bound, count, order])
+        return [(flat[i], int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     @staticmethod
     def _raise_unless(
@@ -261,9 +268,7 @@ class RecordStore:
         return _reenqueue(job_id, self._run("RECOVER_DUE", [job_id, now_ms(), margin_ms]))
 
     def active_ids(self, limit: int) -> list[str]:
-        with store_errors():
-            ids = cast(list[str], self.client.zrange(keys.index_state("active"), 0, limit - 1))
-        return ids
+        return self.ids_in("active", None, limit)
 
     def recover_orphan(self, job_id: str) -> Reenqueue | None:
         return _reenqueue(job_id, self._run("RECOVER_ORPHAN", [job_id, now_ms()]))
@@ -275,19 +280,18 @@ class RecordStore:
             fields = cast(dict[str, str], self.client.hgetall(keys.job(job_id)))
         if not fields:
             raise JobNotFound(job_id)
-        return JobRecord.from_hash(fields)
+        return JobRecord.from_hash(job_id, fields)
 
     def events(self, job_id: str) -> list[dict[str, Any]]:
-        """The job's history, oldest first, times as RFC 3339; two reads in one round trip."""
+        """The job's history, oldest first, times as RFC 3339."""
         with store_errors():
-            pipe = self.client.pipeline(transaction=False)
-            pipe.exists(keys.job(job_id))
-            pipe.lrange(keys.job_events(job_id), 0, -1)
-            exists, raw = pipe.execute()
-        if not exists:
+            found, history = cast(
+                list[str | None], self.client.hmget(keys.job(job_id), "state", "history")
+            )
+        if found is None:
             raise JobNotFound(job_id)
         events = []
-        for line in raw:
+        for line in (history or "").splitlines():
             event = json.loads(line)
             for name in ("at", "runAt", "nextAttemptAt"):
                 if name in event:
@@ -296,41 +300,36 @@ class RecordStore:
         return events
 
     def list(self, state: str | None, job_type: str | None, limit: int, cursor: int | None) -> Page:
-        """Newest first from the index matching the filters; two round trips."""
-        index = keys.index_for(state, job_type)
+        """Newest first from the indexes matching the filters; two round trips."""
         upper = f"({cursor}" if cursor is not None else "+inf"
+        pairs = self._index_page(state, job_type, upper, limit + 1, "desc")
+        page, more = pairs[:limit], len(pairs) > limit
         with store_errors():
-            pairs = cast(
-                list[tuple[str, float]],
-                self.client.zrevrangebyscore(index, upper, "-inf", 0, limit + 1, withscores=True),
-            )
-            page, more = pairs[:limit], len(pairs) > limit
             pipe = self.client.pipeline(transaction=False)
             for job_id, _ in page:
                 pipe.hgetall(keys.job(job_id))
             hashes = pipe.execute() if page else []
-        items = [JobRecord.from_hash(h) for h in hashes if h]
-        next_cursor = str(int(page[-1][1])) if more and page else None
+        items = [JobRecord.from_hash(j, h) for (j, _), h in zip(page, hashes, strict=True) if h]
+        next_cursor = str(page[-1][1]) if more and page else None
         return Page(items, next_cursor)
 
     def stats(self, job_types: Sequence[str], queue_keys: Mapping[str, str]) -> dict[str, Any]:
         """Counts per state and type, queue depths, delayed and dead letters; one round trip.
 
         ``queue_keys`` maps each queue to the broker's ready-queue list; its length is the depth.
+        Every type in ``job_types`` is counted, with zeros if none was ever accepted.
         """
-        with store_errors():
-            pipe = self.client.pipeline(transaction=False)
-            for state in ALL_STATES:
-                pipe.zcard(keys.index_state(state))
-            for job_type in job_types:
-                pipe.zcard(keys.index_type(job_type))
-            for queue_key in queue_keys.values():
-                pipe.llen(queue_key)
-            counts = pipe.execute()
-        by_state = dict(zip(ALL_STATES, counts[: len(ALL_STATES)], strict=True))
-        rest = counts[len(ALL_STATES) :]
-        by_type = dict(zip(job_types, rest[: len(job_types)], strict=True))
-        depths = dict(zip(queue_keys, rest[len(job_types) :], strict=True))  # by queue name
+        flat = self._run("STATS", [], list(queue_keys.values()))
+        depths = dict(zip(queue_keys, flat[: len(queue_keys)], strict=True))  # by queue name
+        by_state = dict.fromkeys(ALL_STATES, 0)
+        by_type = dict.fromkeys(job_types, 0)
+        rest = flat[len(queue_keys) :]
+        width = 1 + len(ALL_STATES)
+        for i in range(0, len(rest), width):
+            counts = dict(zip(ALL_STATES, rest[i + 1 : i + width], strict=True))
+            by_type[rest[i]] = sum(counts.values())
+            for state, count in counts.items():
+                by_state[state] += count
         return {
             "states": by_state,
             "types": by_type,

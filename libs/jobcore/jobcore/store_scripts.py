@@ -12,24 +12,28 @@ from jobcore.lifecycle import lua_state_sets
 
 _HELPERS = r"""
 local function move_state(id, jtype, seq, from, to)
-  if from then
-    redis.call('ZREM', k_state(from), id)
-    redis.call('ZREM', k_state_type(from, jtype), id)
-  end
-  redis.call('ZADD', k_state(to), seq, id)
+  if from then redis.call('ZREM', k_state_type(from, jtype), id) end
   redis.call('ZADD', k_state_type(to, jtype), seq, id)
 end
 
+-- The history is a field of the record, not a key of its own: one key per job is the
+-- smaller footprint, and a short history keeps the record a compact listpack.
 local function add_event(id, event)
-  redis.call('RPUSH', k_events(id), cjson.encode(event))
+  local k = k_job(id)
+  local line = cjson.encode(event)
+  local history = redis.call('HGET', k, 'history')
+  redis.call('HSET', k, 'history', history and (history .. '\n' .. line) or line)
 end
 
+-- A completed job never runs, moves or retries again: what only those read goes with it
+-- (the record of a no-op job then fits a 512-byte listpack).
+local AFTER_COMPLETED = {'owner', 'nextAttemptAt', 'backoff', 'traceparent', 'generation', 'seq'}
+local AFTER_OTHER_ENDS = {'owner', 'nextAttemptAt'}
 local function finish(id, rec, to, now, fields)
   redis.call('HSET', k_job(id), 'state', to, 'finishedAt', now, unpack(fields))
-  redis.call('HDEL', k_job(id), 'owner', 'nextAttemptAt')
+  redis.call('HDEL', k_job(id), unpack(to == 'completed' and AFTER_COMPLETED or AFTER_OTHER_ENDS))
   move_state(id, rec.type, rec.seq, rec.state, to)
   redis.call('ZREM', K_DUE, id)
-  redis.call('ZADD', K_FINISHED, now, id)
 end
 
 local REC_FIELDS = {'state', 'type', 'seq', 'generation', 'owner', 'attempts', 'maxAttempts',
@@ -75,15 +79,14 @@ if KEYS[1] ~= '' then
   redis.call('SET', KEYS[1], id .. ' ' .. fingerprint, 'PX', window)
 end
 local seq = redis.call('INCR', K_SEQ)
-local fields = {'id', id, 'type', jtype, 'queue', queue, 'payload', payload, 'state', state,
+local fields = {'type', jtype, 'queue', queue, 'payload', payload, 'state', state,
   'attempts', 0, 'maxAttempts', ARGV[8], 'deliveries', 0, 'maxDeliveries', ARGV[9],
   'progress', 0, 'createdAt', now, 'traceId', ARGV[11], 'generation', 1, 'backoff', ARGV[10],
   'seq', seq}
 if ARGV[12] ~= '' then table.insert(fields, 'runAt'); table.insert(fields, ARGV[12]) end
 if ARGV[15] ~= '' then table.insert(fields, 'traceparent'); table.insert(fields, ARGV[15]) end
 redis.call('HSET', k_job(id), unpack(fields))
-redis.call('ZADD', K_ALL, seq, id)
-redis.call('ZADD', k_type(jtype), seq, id)
+redis.call('SADD', K_TYPES, jtype)
 move_state(id, jtype, seq, nil, state)
 if KEYS[2] ~= '' then
   redis.call('HSET', KEYS[3], ARGV[16], ARGV[17])
@@ -215,7 +218,6 @@ redis.call('HSET', k, 'state', 'waiting', 'attempts', 0, 'deliveries', 0, 'progr
 redis.call('HDEL', k, 'failedReason', 'finishedAt', 'result', 'nextAttemptAt', 'owner',
   'processedAt', 'lastError', 'humanCheck')
 move_state(id, rec.type, rec.seq, rec.state, 'waiting')
-redis.call('ZREM', K_FINISHED, id)
 redis.call('ZADD', K_DUE, now, id)
 local cleared = 0
 if reset then
@@ -272,12 +274,56 @@ if not rec then return 0 end
 local allowed = false
 for i = 2, #ARGV do if ARGV[i] == rec.state then allowed = true end end
 if not allowed then return 0 end
-redis.call('DEL', k_job(id), k_events(id), k_effects(id))
-redis.call('ZREM', K_ALL, id)
-redis.call('ZREM', k_type(rec.type), id)
-redis.call('ZREM', k_state(rec.state), id)
+redis.call('DEL', k_job(id), k_effects(id))
 redis.call('ZREM', k_state_type(rec.state, rec.type), id)
 redis.call('ZREM', K_DUE, id)
-redis.call('ZREM', K_FINISHED, id)
 return 1
+"""
+
+#: ARGV: state or '', type or '', bound, count, order ('desc' or 'asc') — up to ``count``
+#: ids with their sequence numbers, past ``bound`` ('(N', '+inf' or '-inf') in that order.
+#: Merges the state-and-type indexes the filters span (one index when both are given).
+LIST = r"""
+local state, jtype, bound, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local desc = ARGV[5] == 'desc'
+local states = state ~= '' and {state} or ALL_STATES
+local types = jtype ~= '' and {jtype} or redis.call('SMEMBERS', K_TYPES)
+local indexes = {}
+for _, s in ipairs(states) do
+  for _, t in ipairs(types) do indexes[#indexes + 1] = k_state_type(s, t) end
+end
+local found = {}
+for _, index in ipairs(indexes) do
+  local page
+  if desc then
+    page = redis.call('ZREVRANGEBYSCORE', index, bound, '-inf', 'WITHSCORES', 'LIMIT', 0, count)
+  else
+    page = redis.call('ZRANGEBYSCORE', index, bound, '+inf', 'WITHSCORES', 'LIMIT', 0, count)
+  end
+  for i = 1, #page, 2 do found[#found + 1] = {page[i], tonumber(page[i + 1])} end
+end
+if #indexes > 1 then
+  table.sort(found, function(a, b)
+    if desc then return a[2] > b[2] end
+    return a[2] < b[2]
+  end)
+end
+local out = {}
+for i = 1, math.min(count, #found) do
+  out[#out + 1] = found[i][1]
+  out[#out + 1] = string.format('%d', found[i][2])
+end
+return out
+"""
+
+#: KEYS: ready-queue lists — their lengths, then per type ever accepted: the type and its
+#: count in each state of ``ALL_STATES``.
+STATS = r"""
+local out = {}
+for _, key in ipairs(KEYS) do out[#out + 1] = redis.call('LLEN', key) end
+for _, t in ipairs(redis.call('SMEMBERS', K_TYPES)) do
+  out[#out + 1] = t
+  for _, s in ipairs(ALL_STATES) do out[#out + 1] = redis.call('ZCARD', k_state_type(s, t)) end
+end
+return out
 """

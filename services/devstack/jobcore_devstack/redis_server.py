@@ -11,6 +11,8 @@ from pathlib import Path
 
 import redis
 
+from jobcore.redis_server_config import RECOMMENDED_ARGS
+
 #: Seconds to wait for a started server to answer PING.
 START_TIMEOUT = 10.0
 
@@ -64,8 +66,7 @@ class RedisServer:
             "everysec",
             "--save",
             "",
-            "--maxmemory-policy",
-            "noeviction",
+            *RECOMMENDED_ARGS,
             "--protected-mode",
             "yes",
             *self.extra_args,
