@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
+import structlog
 from conftest import wait_until
 from observed_stack import Stack
 
-from jobcore.logs import REDACTED, Redactor
+from jobcore.logs import REDACTED, Redactor, configure_logging
 
 ADDRESS = "albert.secret@example.com"
 #: The worker's lines about one attempt of a job.
@@ -118,3 +120,40 @@ def test_redaction_covers_named_fields_at_any_depth_and_addresses_in_text():
         "payload": {"to": REDACTED, "nested": [{"email": REDACTED}, "keep"]},
         "name": "Bob",
     }
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """``configure_logging`` in this process, undone after the test."""
+    saved_structlog = structlog.get_config()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    yield
+    structlog.reset_defaults()
+    structlog.configure(**saved_structlog)
+    root.handlers[:], root.level = saved_handlers, saved_level
+
+
+def test_structlog_lines_skip_the_stdlib_but_match_its_lines(capsys, logging_restored):
+    log = structlog.get_logger("jobcore.test")
+    configure_logging("DEBUG", service="old")
+    log.debug("before the last call")
+    configure_logging("INFO", service="worker", redact={"email"})  # the last call wins
+    structlog.contextvars.bind_contextvars(job_id="j-1")
+    try:
+        log.debug("hidden")
+        log.info("job started", email=ADDRESS, attempt=1)
+        try:
+            raise ValueError(f"mailbox {ADDRESS} does not exist")
+        except ValueError:
+            log.exception("job failed")
+        logging.getLogger("dramatiq").info("from the stdlib, to %s", ADDRESS)
+    finally:
+        structlog.contextvars.unbind_contextvars("job_id")
+    before, started, failed, stdlib = [json.loads(line) for line in _lines(capsys.readouterr().out)]
+    assert before["event"] == "before the last call" and before["service"] == "old"
+    assert started["logger"] == "jobcore.test" and started["email"] == REDACTED
+    assert {"event", "level", "logger", "timestamp", "service", "job_id"} <= started.keys()
+    assert started.keys() - {"email", "attempt"} == stdlib.keys()
+    assert failed["level"] == "error" and "ValueError: mailbox" in failed["exception"]
+    assert ADDRESS not in json.dumps(failed) + json.dumps(stdlib)

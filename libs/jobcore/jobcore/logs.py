@@ -9,10 +9,13 @@ by ``REDACTED`` before a line is written.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
+import threading
+import traceback
 from collections.abc import Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from opentelemetry import trace
@@ -51,7 +54,8 @@ class Redactor:
 
     def _clean(self, value: Any) -> Any:
         if isinstance(value, str):
-            return EMAIL_ADDRESS.sub(REDACTED, value)
+            # Most values hold no "@": the search is the costliest step of a line.
+            return EMAIL_ADDRESS.sub(REDACTED, value) if "@" in value else value
         if isinstance(value, Mapping):
             return {k: REDACTED if k in self.fields else self._clean(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -91,35 +95,104 @@ def _shared(service: str) -> list[structlog.types.Processor]:
     return processors
 
 
+def _rendering(fields: frozenset[str]) -> list[structlog.types.Processor]:
+    """The last processors of every line: traceback as text, redaction, JSON."""
+    return [
+        structlog.processors.format_exc_info,
+        # After the traceback is text: an exception's message may hold an address.
+        Redactor(fields),
+        structlog.processors.JSONRenderer(),
+    ]
+
+
+def _redacted(redact: Iterable[str] | None) -> frozenset[str]:
+    return default_redacted_fields() if redact is None else frozenset(redact)
+
+
 def json_formatter(
     redact: Iterable[str] | None = None, service: str = ""
 ) -> structlog.stdlib.ProcessorFormatter:
-    """The one renderer: structlog events and stdlib records (dramatiq, gunicorn) as JSON."""
-    fields = default_redacted_fields() if redact is None else frozenset(redact)
+    """The stdlib records' renderer (dramatiq, gunicorn, redis): the same JSON as structlog's."""
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared(service),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            # After the traceback is text: an exception's message may hold an address.
-            Redactor(fields),
-            structlog.processors.JSONRenderer(),
+            *_rendering(_redacted(redact)),
         ],
     )
+
+
+#: Serialises the lines of structlog's loggers, so that lines from threads never interleave.
+_write_lock = threading.Lock()
+#: Where structlog's lines go: the stdout of the last ``configure_logging`` call.
+_stdout: TextIO = sys.stdout
+
+
+def _new_write_lock() -> None:
+    """After a fork, a lock that no thread of the parent can hold."""
+    global _write_lock
+    _write_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_write_lock)
+
+
+class StdoutLogger:
+    """What structlog's loggers wrap: writes each rendered line, whole and flushed, to stdout."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        #: Read by ``add_logger_name``: the ``logger`` key of each line.
+        self.name = name
+
+    def msg(self, message: str) -> None:
+        line = message + "\n"
+        with _write_lock:
+            try:
+                _stdout.write(line)
+                _stdout.flush()
+            except (OSError, ValueError):
+                # As with logging's handlers: a lost line must not fail the caller.
+                traceback.print_exc(file=sys.stderr)
+
+    # The methods a filtering bound logger calls, one per level.
+    debug = info = warning = error = critical = msg
+
+
+#: One logger per name, shared by every configuration.
+_stdout_loggers: dict[str, StdoutLogger] = {}
+
+
+def stdout_logger(name: str = "root", *args: Any) -> StdoutLogger:
+    """structlog's logger factory: ``structlog.get_logger(name)`` writes to stdout as ``name``."""
+    try:
+        return _stdout_loggers[name]
+    except KeyError:
+        return _stdout_loggers.setdefault(name, StdoutLogger(name))
 
 
 def configure_logging(
     level: str = "INFO", *, service: str = "", redact: Iterable[str] | None = None
 ) -> None:
-    """Route structlog and stdlib logging (dramatiq, gunicorn, redis) through one JSON renderer."""
+    """Render structlog events and stdlib records (dramatiq, gunicorn, redis) as JSON on stdout.
+
+    structlog events are rendered by structlog and written straight to stdout, without a
+    ``logging.LogRecord``; stdlib records go through the root logger's handler and
+    ``json_formatter``. Both give the same keys. The last call wins.
+    """
+    global _stdout
+    _stdout = sys.stdout
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(json_formatter(redact, service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     structlog.configure(
-        processors=[*_shared(service), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        processors=[*_shared(service), *_rendering(_redacted(redact))],
+        logger_factory=stdout_logger,
+        # The root logger's level, as the stdlib understood the name.
+        wrapper_class=structlog.make_filtering_bound_logger(root.level),
+        # Not cached: a logger used before a later call still follows that call (its level too).
+        cache_logger_on_first_use=False,
     )
