@@ -59,7 +59,7 @@ class BenchConfig:
             http_connections=_int("BENCH_HTTP_CONNECTIONS", 32),
             reuse_port=os.environ.get("BENCH_HTTP_REUSE_PORT", "1") not in ("0", "false", ""),
             scale=tuple(
-                int(float(x)) for x in os.environ.get("BENCH_SCALE", "1e4,1e5").split(",") if x
+                int(float(x)) for x in os.environ.get("BENCH_SCALE", "1e4,1e6").split(",") if x
             ),
             tracing=os.environ.get("BENCH_TRACING", "1") not in ("0", "false", "no", "off"),
             log_level=os.environ.get("BENCH_LOG_LEVEL", "INFO"),
