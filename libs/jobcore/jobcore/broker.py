@@ -79,14 +79,18 @@ def job_message(
     *,
     delayed: bool = False,
     traceparent: str = "",
+    redis_message_id: str = "",
 ) -> dramatiq.Message[Any]:
     """The message that starts one generation of a job: its id is the job id, its payload
-    stays in the record."""
+    stays in the record. ``redis_message_id`` is the Redis broker's own id for a message
+    Jobcore writes itself (``MessageSender.prepare``); the broker sets it otherwise."""
     options: dict[str, Any] = {GENERATION_OPTION: generation}
     if traceparent:
         options[TRACEPARENT_OPTION] = traceparent
     if delayed:
         options[DELAYED_OPTION] = True
+    if redis_message_id:
+        options["redis_message_id"] = redis_message_id
     return dramatiq.Message(
         queue_name=queue,
         actor_name=actor_name,
@@ -110,9 +114,15 @@ class MessageSender:
         or ``None`` when this broker cannot take one that way (then ``send`` after)."""
         if not isinstance(self.broker, RedisBroker):
             return None
-        message = job_message(job_id, actor_name, queue, generation, traceparent=traceparent)
         redis_message_id = str(uuid4())
-        message = message.copy(options={"redis_message_id": redis_message_id})
+        message = job_message(
+            job_id,
+            actor_name,
+            queue,
+            generation,
+            traceparent=traceparent,
+            redis_message_id=redis_message_id,
+        )
         self.broker.emit_before("enqueue", message, None)
         # The broker's own namespace (Dramatiq's layout: <namespace>:<queue> lists the ready
         # ids, <namespace>:<queue>.msgs holds the bodies).

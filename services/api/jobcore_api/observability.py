@@ -8,6 +8,7 @@ from typing import Any
 
 import falcon
 from opentelemetry import context, propagate, trace
+from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
@@ -27,16 +28,55 @@ UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 UNMATCHED_ROUTE = "unmatched"
 
 
+class _WsgiHeaders(Getter[dict[str, Any]]):
+    """Reads propagation headers straight from the WSGI environ (``HTTP_TRACEPARENT``), so
+    extracting a context does not build Falcon's lowercase copy of every header."""
+
+    def get(self, environ: dict[str, Any], key: str) -> list[str] | None:
+        value = environ.get("HTTP_" + key.upper().replace("-", "_"))
+        return [value] if value is not None else None
+
+    def keys(self, environ: dict[str, Any]) -> list[str]:
+        return [k[5:].lower().replace("_", "-") for k in environ if k.startswith("HTTP_")]
+
+
+_HEADERS = _WsgiHeaders()
+
+
+class _RequestMetrics:
+    """The request counter and histogram children by label values, looked up once each
+    (``labels()`` takes a lock and builds its key on every call)."""
+
+    def __init__(self) -> None:
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._durations: dict[tuple[str, str], Any] = {}
+
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        counter = self._counters.get((route, method, status))
+        if counter is None:
+            counter = metrics.API_REQUESTS.labels(route=route, method=method, status=str(status))
+            self._counters[(route, method, status)] = counter
+        counter.inc()
+        duration = self._durations.get((route, method))
+        if duration is None:
+            duration = metrics.API_REQUEST_DURATION.labels(route=route, method=method)
+            self._durations[(route, method)] = duration
+        duration.observe(seconds)
+
+
 class RequestTelemetry:
     """Falcon middleware: a SERVER span continuing the caller's W3C context, and metrics."""
+
+    def __init__(self) -> None:
+        self._metrics = _RequestMetrics()
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.telemetry_started = time.perf_counter()
         req.context.telemetry_span = None
         if req.path in UNTRACED_PATHS:
             return
-        # headers_lower: the propagator looks up lowercase names (req.headers is uppercase).
-        parent = propagate.extract(req.headers_lower)
+        # From the environ: the propagator looks up lowercase names (req.headers is uppercase).
+        parent = propagate.extract(req.env, getter=_HEADERS)
         span = tracer().start_span(
             req.method,
             context=parent,
@@ -50,14 +90,6 @@ class RequestTelemetry:
         req.context.telemetry_span = span
         req.context.telemetry_token = context.attach(trace.set_span_in_context(span))
 
-    def process_resource(
-        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
-    ) -> None:
-        span = req.context.get("telemetry_span")
-        if span is not None and req.uri_template:
-            span.update_name(f"{req.method} {req.uri_template}")
-            span.set_attribute("http.route", req.uri_template)
-
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
     ) -> None:
@@ -66,13 +98,14 @@ class RequestTelemetry:
             return
         route = req.uri_template or UNMATCHED_ROUTE
         status = resp.status_code
-        metrics.API_REQUESTS.labels(route=route, method=req.method, status=str(status)).inc()
-        metrics.API_REQUEST_DURATION.labels(route=route, method=req.method).observe(
-            time.perf_counter() - started
-        )
+        self._metrics.record(route, req.method, status, time.perf_counter() - started)
         span = req.context.get("telemetry_span")
         if span is None:
             return
+        if req.uri_template:
+            # Named once routed (a route's own middleware hook would cost a call per request).
+            span.update_name(f"{req.method} {req.uri_template}")
+            span.set_attribute("http.route", req.uri_template)
         span.set_attribute("http.response.status_code", status)
         if status >= 500:
             span.set_status(Status(StatusCode.ERROR))
