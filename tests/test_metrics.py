@@ -99,7 +99,13 @@ def test_api_reads_queue_dead_letter_and_worker_gauges_from_redis_at_scrape_time
     assert value(found, "jobcore_jobs", state="failed") == 1
     assert value(found, "jobcore_jobs_delayed") == 0
     assert ("jobcore_queue_depth", frozenset({("queue", "default")})) in found
-    assert value(found, "jobcore_processes_live", kind="worker") == 2
+    # Both worker processes heartbeat, though jobs may have finished before the second began.
+    wait_until(
+        lambda: (
+            value(samples(ran.api.url + "/metrics"), "jobcore_processes_live", kind="worker") == 2
+        ),
+        message="two live worker processes",
+    )
     assert ("jobcore_jobs_in_flight", frozenset()) in found
     delayed = ran.submit({"type": "dummy", "payload": {}, "delaySeconds": 3600})
     assert delayed
