@@ -50,7 +50,11 @@ test: lint mypy
 test-faults: install
 	$(UV) run --frozen pytest -m faults -o addopts="-ra" --timeout=900
 
+# wrk (Debian) drives the HTTP rows: installed when missing, if apt-get can (as root).
 bench: install
+	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
+		|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk; } \
+		|| echo "could not install wrk: the HTTP rows are skipped"
 	$(UV) run --frozen python -m bench
 
 clean:
