@@ -43,6 +43,7 @@ def run_wrk(
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     shares = {pid: cpu_seconds(pid) - before[pid] for pid in workers}
     total = sum(shares.values()) or 1.0
+    requests = int(_field(out, r"(\d+) requests in"))
     return {
         "requests_per_s": float(_field(out, r"Requests/sec:\s+([\d.]+)")),
         "latency_p50_ms": _ms(_field(out, r"50%\s+([\d.]+\w+)")),
@@ -50,6 +51,7 @@ def run_wrk(
         "non_2xx": int(_field(out, r"Non-2xx or 3xx responses:\s+(\d+)", "0")),
         "socket_errors": _field(out, r"Socket errors:\s+(.*)", ""),
         "worker_cpu_share": [round(s / total, 2) for s in shares.values()],
+        "cpu_us_per_request": round(total * 1e6 / max(requests, 1)),
         "connections": connections,
         "seconds": seconds,
     }

@@ -95,6 +95,12 @@ def http_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"{healthz['latency_p50_ms']:.1f} / {healthz['latency_p99_ms']:.1f}",
             "",
         ),
+        (
+            "  gunicorn workers' CPU per request, µs",
+            _fmt(post["cpu_us_per_request"]),
+            _fmt(healthz["cpu_us_per_request"]),
+            _ratio(post["cpu_us_per_request"], healthz["cpu_us_per_request"]),
+        ),
         ("  gunicorn worker CPU split", split(post), split(healthz), ""),
         ("  non-2xx responses", _fmt(post["non_2xx"]), _fmt(healthz["non_2xx"]), ""),
     ]

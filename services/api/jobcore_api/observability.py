@@ -75,7 +75,7 @@ class RequestTelemetry:
         req.context.telemetry_span = None
         if req.path in UNTRACED_PATHS:
             return
-        # From the environ: the propagator looks up lowercase names (req.headers is uppercase).
+        # Straight from the WSGI environ, without Falcon's copy of every header.
         parent = propagate.extract(req.env, getter=_HEADERS)
         span = tracer().start_span(
             req.method,
