@@ -60,6 +60,10 @@ OBSERVABILITY_FILES = {
 #: Names of variables that hold secrets: never given a value in an image or the compose file.
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEYS?$|CREDENTIAL", re.IGNORECASE)
 INTERPOLATION = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+#: ``${NAME}`` or ``$NAME`` in a Dockerfile.
+ARG_REFERENCE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+#: The uv version ``make install`` pins (the Makefile's ``UV_VERSION``).
+MAKEFILE_UV_VERSION = re.compile(r"^UV_VERSION := (\S+)$", re.MULTILINE)
 
 
 # --- reading the files ------------------------------------------------------------------
@@ -115,6 +119,29 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
         found.append((keyword.upper(), rest.strip()))
         pending = ""
     return found
+
+
+def base_image_args(dockerfile: Path) -> dict[str, str]:
+    """The ``ARG``s declared before the first ``FROM`` (what a ``FROM`` may name), with their
+    defaults."""
+    args: dict[str, str] = {}
+    for keyword, rest in instructions(dockerfile):
+        if keyword == "FROM":
+            break
+        if keyword == "ARG":
+            name, _, default = rest.partition("=")
+            args[name] = default
+    return args
+
+
+def base_images(dockerfile: Path) -> list[str]:
+    """Each ``FROM``'s image as a plain ``docker build`` pulls it (``ARG`` defaults filled in)."""
+    args = base_image_args(dockerfile)
+    return [
+        ARG_REFERENCE.sub(lambda m: args[m.group(1) or m.group(2)], rest.split()[0])
+        for keyword, rest in instructions(dockerfile)
+        if keyword == "FROM"
+    ]
 
 
 def final_stage(dockerfile: Path) -> list[tuple[str, str]]:
@@ -349,15 +376,29 @@ def test_every_service_restarts_unless_stopped() -> None:
 def test_every_image_is_pinned_to_a_version() -> None:
     images = [s["image"] for s in services().values() if "image" in s]
     for name in JOBCORE_SERVICES:
-        images += [
-            rest.split()[0] for kw, rest in instructions(dockerfile_of(name)) if kw == "FROM"
-        ]
+        images += base_images(dockerfile_of(name))
     for image in images:
         _, _, tag = image.rpartition(":")
         assert "/" not in tag and re.search(r"\d", tag) and tag != "latest", image
 
 
 # --- the Dockerfiles --------------------------------------------------------------------
+
+
+def test_base_images_are_build_arguments_defaulting_to_the_official_images() -> None:
+    uv_version = MAKEFILE_UV_VERSION.search((ROOT / "Makefile").read_text())
+    assert uv_version, "the Makefile pins uv"
+    for name in JOBCORE_SERVICES:
+        dockerfile = dockerfile_of(name)
+        args = base_image_args(dockerfile)
+        assert args["PYTHON_IMAGE"].startswith("python:3.11."), name
+        assert args["PYTHON_IMAGE"].endswith("-slim-bookworm"), name
+        # The uv that builds the image is the one `make install` uses.
+        assert args["UV_IMAGE"] == f"ghcr.io/astral-sh/uv:{uv_version.group(1)}", name
+        stages = [rest.split()[0] for kw, rest in instructions(dockerfile) if kw == "FROM"]
+        assert stages == ["${UV_IMAGE}", "${PYTHON_IMAGE}", "${PYTHON_IMAGE}"], name
+    defaults = {json.dumps(base_image_args(dockerfile_of(name))) for name in JOBCORE_SERVICES}
+    assert len(defaults) == 1, "every image starts from the same bases"
 
 
 @pytest.mark.parametrize("name", sorted(JOBCORE_SERVICES))
