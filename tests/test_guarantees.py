@@ -6,15 +6,22 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 from conftest import submit, wait_for_state, wait_until
+from dramatiq.middleware import SkipMessage
 from falcon import testing
 
+from jobcore.broker import job_message, ready_queue_key
 from jobcore.clock import format_ms, now_ms
+from jobcore.execution import JobLifecycle
 from jobcore.jobs import new_job_id
-from jobcore.runtime import Runtime
+from jobcore.runtime import Runtime, build_runtime
+from jobcore.settings import Settings
 from jobcore.store import NewJob
+from jobcore.submission import SubmissionParser
 from jobcore_api.app import create_app
+from jobcore_devstack.redis_server import RedisServer
 
 
 def unique(prefix: str = "key") -> str:
@@ -373,3 +380,34 @@ def test_a_stale_duplicate_skipped_beside_its_running_job_does_not_strand_it(
             worker.stop()
     finally:
         server.stop()
+
+
+# --- graceful shutdown --------------------------------------------------------------
+
+
+def test_a_stopping_worker_hands_a_message_back_instead_of_starting_its_job(tmp_path):
+    """Dramatiq's worker threads still take messages while their worker stops; a job
+    started then would outlive the shutdown. Found by the container tier: a report that one
+    stopping container requeued was started by another stopping container."""
+    redis_server = RedisServer(tmp_path / "redis").start()
+    try:
+        runtime = build_runtime(Settings.from_env({"REDIS_URL": redis_server.url}))
+        submission = SubmissionParser(runtime.job_types).parse(
+            {"type": "report", "payload": {"durationSeconds": 60}}, now_ms=now_ms()
+        )
+        job_id = runtime.jobs.submit(submission).job_id
+        record = runtime.store.get(job_id)
+        ready = ready_queue_key(record.queue)
+        assert runtime.client.llen(ready) == 1
+
+        lifecycle = JobLifecycle(runtime, lambda: "a-stopping-worker")
+        lifecycle.before_worker_shutdown(runtime.broker, worker=None)
+        message = job_message(job_id, "report", record.queue, record.generation)
+        with pytest.raises(SkipMessage):
+            lifecycle.before_process_message(runtime.broker, message)
+
+        after = runtime.store.get(job_id)
+        assert (after.state, after.deliveries, after.generation) == ("waiting", 0, 1)
+        assert runtime.client.llen(ready) == 2  # the message handed back for another worker
+    finally:
+        redis_server.stop()

@@ -13,7 +13,7 @@ import structlog
 from dramatiq.middleware import Middleware, Shutdown, SkipMessage, TimeLimitExceeded
 
 from jobcore.backoff import Backoff
-from jobcore.broker import GENERATION_OPTION
+from jobcore.broker import GENERATION_OPTION, TRACEPARENT_OPTION
 from jobcore.clock import now_ms
 from jobcore.context import JobContext, set_current_job
 from jobcore.effects import EffectGuard, HumanCheckRequired
@@ -73,6 +73,7 @@ class JobLifecycle(Middleware):
         # Keyed by worker thread, not message id: a stale duplicate of a running job's
         # message (same id) may be skipped on another thread meanwhile.
         self._jobs: dict[int, JobContext] = {}
+        self._stopping = False
 
     def in_flight(self) -> int:
         """Jobs this process is running now."""
@@ -83,6 +84,9 @@ class JobLifecycle(Middleware):
         if generation is None:
             raise SkipMessage("not a Jobcore message")
         job_id, wid = message.message_id, self.worker_id()
+        if self._stopping:
+            self._hand_back(message, generation)
+            raise SkipMessage("worker stopping")
         start = until_stored(lambda: self.store.start(job_id, generation, wid), "start")
         if start.outcome != "started":
             log.info("message skipped", job_id=job_id, reason=start.outcome, detail=start.detail)
@@ -105,6 +109,28 @@ class JobLifecycle(Middleware):
             job_id=job_id, job_type=job.type, attempt=job.attempt
         )
         log.info("job started", max_attempts=job.max_attempts)
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        # Dramatiq's worker threads keep taking messages while the worker stops (its
+        # consumers run until the threads are done), after the shutdown notification went
+        # out: a job started now would run to its end, past any grace period.
+        self._stopping = True
+
+    def _hand_back(self, message: Any, generation: int) -> None:
+        """Send a message this stopping process will not start again, for another worker;
+        the record is untouched and the message itself is then acknowledged (skipped)."""
+        job_id = message.message_id
+        until_stored(
+            lambda: self.runtime.jobs.sender.send(
+                job_id,
+                message.actor_name,
+                message.queue_name,
+                generation,
+                traceparent=message.options.get(TRACEPARENT_OPTION, ""),
+            ),
+            "hand back",
+        )
+        log.info("message handed back: worker stopping", job_id=job_id)
 
     def _progress(self, job_id: str, wid: str, progress: int) -> None:
         self.store.set_progress(job_id, wid, max(0, min(100, int(progress))))
