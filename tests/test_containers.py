@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import BIN, FAST_ENV, ROOT, wait_until
+from conftest import FAST_ENV, ROOT, require_tool, wait_until
+from containers.compose_stack import IMAGE_PACKAGES, STANDARD_VARIABLES
 
 from jobcore.cli import build_parser
 from jobcore.redis_server_config import RECOMMENDED_ARGS
@@ -33,22 +34,7 @@ from jobcore_devstack.redis_server import RedisServer, free_port
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERIGNORE = ROOT / ".dockerignore"
 #: Compose service → the workspace package its image installs.
-JOBCORE_SERVICES = {
-    "api": "jobcore-api",
-    "worker": "jobcore-worker",
-    "scheduler": "jobcore-scheduler",
-}
-#: Variables that are not Jobcore settings but are read by what Jobcore runs on: the
-#: OpenTelemetry SDK, the C library's clock (periodiq ticks in local time), the interpreter.
-STANDARD_VARIABLES = frozenset(
-    {
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_SERVICE_NAME",
-        "TZ",
-        "PATH",
-        "PYTHONUNBUFFERED",
-    }
-)
+JOBCORE_SERVICES = IMAGE_PACKAGES
 #: The files of observability/ and the service that reads each one.
 OBSERVABILITY_FILES = {
     "observability/otel-collector.yaml": "otel-collector",
@@ -67,17 +53,6 @@ MAKEFILE_UV_VERSION = re.compile(r"^UV_VERSION := (\S+)$", re.MULTILINE)
 
 
 # --- reading the files ------------------------------------------------------------------
-
-
-def require_tool(name: str, install: str) -> str:
-    """The tool's path; a laptop without it skips, CI (CI=true) fails."""
-    found = shutil.which(name) or (str(BIN / name) if (BIN / name).exists() else None)
-    if found:
-        return found
-    message = f"{name} is not installed ({install})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def compose() -> dict[str, Any]:
