@@ -61,7 +61,8 @@ test-containers: install
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
 	elif [ -n "$$missing" ]; then echo "missing:$$missing (the tier fails in CI, skips elsewhere)"; fi
-	$(UV) run --frozen pytest -m containers -o addopts="-ra" --timeout=900
+	$(UV) run --frozen pytest -m containers -o addopts="-ra" --timeout=900 --durations=5 \
+		tests/test_container_stack.py
 
 # wrk (Debian) drives the HTTP rows: installed when missing, if apt-get can (as root).
 bench: install

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,7 @@ from containers.compose_stack import (
     image_healthcheck,
     image_size_mb,
 )
-from containers.engine import DockerEngine
+from containers.engine import DockerEngine, can_keep_data_in_memory
 from containers.mounts import mount_points_under
 from containers.standin_images import BaseImages, build_base_images, default_cache_dir
 from observed_stack import OtlpReceiver
@@ -129,8 +130,11 @@ def engine(request: pytest.FixtureRequest) -> Iterator[DockerEngine]:
     require_root()
     started = time.monotonic()
     with setup_once("engine"):
-        engine = DockerEngine(dockerd, engine_client(dockerd)).start()
-    say(request, f"engine up in {time.monotonic() - started:.1f} s ({engine.root})")
+        engine = DockerEngine(
+            dockerd, engine_client(dockerd), data_in_memory=can_keep_data_in_memory()
+        ).start()
+    where = "in memory" if engine.data_in_memory else "on disk"
+    say(request, f"engine up in {time.monotonic() - started:.1f} s ({engine.root}, data {where})")
     try:
         yield engine
     finally:
@@ -302,23 +306,45 @@ def test_images_build_and_their_sizes_are_printed(
         assert sizes[service] > 0
 
 
-def installed(engine: DockerEngine, image: str) -> dict[str, Any]:
-    """Distributions and importable top-level Jobcore packages inside ``image``."""
-    probe = (
-        "import importlib.metadata as m, importlib.util as u, json; print(json.dumps({"
-        "'distributions': sorted(d.metadata['Name'].lower() for d in m.distributions()),"
-        "'modules': [n for n in ('jobcore_api', 'jobcore_worker', 'jobcore_scheduler',"
-        " 'jobcore_devstack') if u.find_spec(n)]}))"
-    )
-    done = engine.docker("run", "--rm", "--network=host", image, "python", "-c", probe)
-    return dict(json.loads(done.stdout))
+#: Run inside an image: its distributions, which Jobcore service packages import, and the
+#: files of the virtualenv and the working directory that look like worker or job code.
+CONTENTS_PROBE = """
+import importlib.metadata as m, importlib.util as u, json, os
+services = ("jobcore_api", "jobcore_worker", "jobcore_scheduler", "jobcore_devstack")
+job_code = [
+    os.path.join(top, name)
+    for root in ("/opt/venv", "/app")
+    for top, dirs, files in os.walk(root)
+    for name in dirs + files
+    if "jobcore_worker" in name or os.path.join(top, name).endswith("/jobs")
+]
+print(json.dumps({
+    "distributions": sorted(d.metadata["Name"].lower() for d in m.distributions()),
+    "modules": [name for name in services if u.find_spec(name)],
+    "job_code": job_code,
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def image_contents(engine: DockerEngine, images: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Image service → what ``CONTENTS_PROBE`` found in it (one container each, at once)."""
+
+    def probe(service: str) -> dict[str, Any]:
+        found = engine.docker(
+            "run", "--rm", "--network=host", images[service], "python", "-c", CONTENTS_PROBE
+        )
+        return dict(json.loads(found.stdout))
+
+    with ThreadPoolExecutor(max_workers=len(IMAGE_PACKAGES)) as pool:
+        return dict(zip(IMAGE_PACKAGES, pool.map(probe, IMAGE_PACKAGES), strict=True))
 
 
 @pytest.mark.parametrize("service", sorted(IMAGE_PACKAGES))
 def test_each_image_holds_only_its_own_service(
-    engine: DockerEngine, images: dict[str, str], service: str
+    image_contents: dict[str, dict[str, Any]], service: str
 ) -> None:
-    found = installed(engine, images[service])
+    found = image_contents[service]
     own = IMAGE_PACKAGES[service]
     assert own in found["distributions"]
     others = {"jobcore-api", "jobcore-worker", "jobcore-scheduler", "jobcore-devstack"} - {own}
@@ -327,15 +353,14 @@ def test_each_image_holds_only_its_own_service(
 
 
 def test_the_api_image_holds_no_worker_or_job_code(
-    engine: DockerEngine, images: dict[str, str]
+    image_contents: dict[str, dict[str, Any]],
 ) -> None:
-    found = installed(engine, images["api"])
+    found = image_contents["api"]
     assert "jobcore-worker" not in found["distributions"]
     assert "jobcore_worker" not in found["modules"]
-    listing = engine.docker(
-        "run", "--rm", "--network=host", images["api"], "find", "/opt/venv", "/app", "-name", "*"
-    ).stdout
-    assert not re.search(r"jobcore_worker|/jobs/", listing), "job code in the API image"
+    assert found["job_code"] == []
+    # The probe does find job code where there is some.
+    assert image_contents["worker"]["job_code"]
 
 
 # --- the stack --------------------------------------------------------------------------
@@ -397,27 +422,41 @@ def test_each_container_runs_an_entry_point_of_its_own_image(stack: RunningStack
         assert main.command.split()[1] == f"/opt/venv/bin/{command[0]}", main
 
 
+@pytest.fixture(scope="module")
+def lone_health_checks(stack: RunningStack) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Image service → its HEALTHCHECK run in a container of the image with nothing else
+    running (a host name no process has, the stack's Redis, a port nothing listens on)."""
+
+    def run(service: str) -> subprocess.CompletedProcess[str]:
+        image = stack.images[service]
+        return stack.engine.docker(
+            "run",
+            "--rm",
+            "--network=host",
+            "--hostname=jobcore-probe",
+            f"--env=REDIS_URL={stack.ports.redis_url}",
+            f"--env=JOBCORE_API_PORT={free_port()}",
+            image,
+            *image_healthcheck(stack.engine, image),
+            check=False,
+        )
+
+    with ThreadPoolExecutor(max_workers=len(IMAGE_PACKAGES)) as pool:
+        return dict(zip(IMAGE_PACKAGES, pool.map(run, IMAGE_PACKAGES), strict=True))
+
+
 @pytest.mark.parametrize("service", sorted(IMAGE_PACKAGES))
 def test_each_image_health_check_passes_with_its_service_and_fails_without(
-    stack: RunningStack, service: str
+    stack: RunningStack,
+    lone_health_checks: dict[str, subprocess.CompletedProcess[str]],
+    service: str,
 ) -> None:
-    image = stack.images[service]
-    check = image_healthcheck(stack.engine, image)
+    check = image_healthcheck(stack.engine, stack.images[service])
     container = stack.compose.containers(service)[0]
     assert stack.compose.exec(container, *check).returncode == 0
-    # A container of the image with nothing running: the check runs and says unhealthy
-    # (1), neither "not found" (127) nor "cannot execute" (126).
-    alone = stack.engine.docker(
-        "run",
-        "--rm",
-        "--network=host",
-        "--hostname=jobcore-probe",
-        f"--env=REDIS_URL={stack.ports.redis_url}",
-        f"--env=JOBCORE_API_PORT={free_port()}",
-        image,
-        *check,
-        check=False,
-    )
+    # Without its service the check runs and says unhealthy (1), neither "not found" (127)
+    # nor "cannot execute" (126).
+    alone = lone_health_checks[service]
     assert alone.returncode == 1, alone.stdout + alone.stderr
 
 
