@@ -290,8 +290,9 @@ def stack(
         say(request, f"every container healthy {healthy_after:.1f} s after docker-compose up")
         yield RunningStack(compose, engine, images, ports, healthy_after)
     finally:
-        compose.down()
-        say(request, "containers and volumes removed (docker-compose down --volumes)")
+        if compose.file.exists():  # else nothing was started (the merge failed)
+            compose.down()
+            say(request, "containers and volumes removed (docker-compose down --volumes)")
 
 
 # --- the images -------------------------------------------------------------------------
