@@ -373,3 +373,71 @@ def test_a_stale_duplicate_skipped_beside_its_running_job_does_not_strand_it(
             worker.stop()
     finally:
         server.stop()
+
+
+# --- idempotency keys that outlive their jobs, and keys from headers ---------------------
+
+
+def test_a_key_replayed_after_its_job_was_purged_creates_a_new_job(api, runtime, worker):
+    body = {
+        "type": "dummy",
+        "payload": {"alwaysFail": True},
+        "maxAttempts": 1,
+        "idempotencyKey": unique("purged"),
+    }
+    first = submit(api, body)
+    wait_for_state(runtime, first["jobId"], "failed")
+    assert api.simulate_delete("/jobs/dead", query_string="type=dummy").json["purged"] >= 1
+    assert api.simulate_get(f"/jobs/{first['jobId']}").status_code == 404
+    again = api.simulate_post("/jobs", json=body)
+    assert again.status_code == 202, again.text
+    assert again.json["jobId"] != first["jobId"] and "duplicate" not in again.json
+
+
+def test_retention_deletes_the_idempotency_key_with_the_job(api, runtime, settings):
+    from jobcore.retention import RetentionPruner
+
+    key = unique("pruned")
+    job_id = submit(
+        api, {"type": "dummy", "payload": {}, "delaySeconds": 600, "idempotencyKey": key}
+    )["jobId"]
+    api.simulate_post(f"/jobs/{job_id}/cancel")
+    later = now_ms() + int(settings.retention * 1000) + 60_000
+    pruner = RetentionPruner(runtime.client, settings)
+    while not pruner.prune_batch("cancelled", "dummy", later)[2]:
+        pass
+    assert api.simulate_get(f"/jobs/{job_id}").status_code == 404
+    again = api.simulate_post(
+        "/jobs", json={"type": "dummy", "payload": {}, "delaySeconds": 600, "idempotencyKey": key}
+    )
+    assert again.status_code == 202 and again.json["jobId"] != job_id
+
+
+def test_a_key_naming_a_job_that_is_gone_is_taken_over_by_the_new_job(api, runtime):
+    from jobcore import keys
+
+    key = unique("gone")
+    first = submit(api, {"type": "dummy", "payload": {}, "idempotencyKey": key})["jobId"]
+    runtime.client.delete(keys.job(first))  # as a lost write or a hand-made deletion would
+    again = api.simulate_post("/jobs", json={"type": "dummy", "payload": {}, "idempotencyKey": key})
+    assert again.status_code == 202 and again.json["jobId"] != first
+    assert again.json["state"] == "waiting"
+
+
+def test_a_non_ascii_idempotency_header_is_a_400_pointing_to_the_body_field(http_api):
+    response = requests.post(
+        http_api + "/jobs",
+        json={"type": "dummy", "payload": {}},
+        headers={"Idempotency-Key": "héllo-ключ".encode()},
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert "idempotencyKey" in response.json()["detail"]
+
+
+def test_a_non_ascii_key_in_the_body_is_one_key(api):
+    key = unique("héllo-ключ")
+    body = {"type": "dummy", "payload": {}, "idempotencyKey": key}
+    first, again = api.simulate_post("/jobs", json=body), api.simulate_post("/jobs", json=body)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.json["jobId"] == again.json["jobId"]

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobcore import keys
-from jobcore.errors import InvalidRequest, UnknownJobType
+from jobcore.errors import InvalidRequest, MalformedRequest, UnknownJobType
 from jobcore.idempotency import (
     CLIENT_NAMESPACE,
     canonical_json,
@@ -66,17 +66,28 @@ def test_different_keys_have_different_digests(first, second):
     assert (digest(first) == digest(second)) == (first == second)
 
 
+#: Keys a header can carry: printable ASCII (RFC 8941 strings).
+header_keys = client_keys.filter(str.isascii)
+
+
 @FAST
-@given(client_keys)
+@given(header_keys)
 def test_a_quoted_header_key_reads_back_as_the_key(key):
     quoted = '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
     assert parse_header(quoted) == key
 
 
 @FAST
-@given(client_keys.filter(lambda k: k == k.strip() and not k.startswith('"')))
+@given(header_keys.filter(lambda k: k == k.strip() and not k.startswith('"')))
 def test_a_bare_header_key_reads_back_as_the_key(key):
     assert parse_header(key) == key
+
+
+@FAST
+@given(client_keys.filter(lambda k: not k.isascii()))
+def test_a_non_ascii_header_key_is_refused_pointing_to_the_body(key):
+    with pytest.raises(MalformedRequest, match="idempotencyKey"):
+        parse_header(key)
 
 
 # --- fingerprints: same request, same fingerprint -----------------------------------------
@@ -151,7 +162,9 @@ def test_strict_json_takes_nesting_up_to_its_limit_and_no_deeper(limit, depth):
 
 # --- payload validation ---------------------------------------------------------------------
 
-emails = st.from_regex(r"\A[a-z0-9._%+-]{1,20}@[a-z0-9-]{1,20}\.[a-z]{2,6}\Z")
+emails = st.from_regex(
+    r"\A[a-z0-9%+_-]{1,10}(\.[a-z0-9%+_-]{1,8})?@[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?\.[a-z]{2,6}\Z"
+)
 welcome_payloads = st.fixed_dictionaries(
     {"email": emails, "name": clean_text.filter(bool).map(lambda s: s[:200])},
     optional={"message": clean_text.map(lambda s: s[:10_000])},
@@ -250,3 +263,17 @@ def _unbounded(schema: Any, where: str = "") -> list[str]:
 @pytest.mark.parametrize("spec", BUILTIN_SPECS, ids=lambda s: s.name)
 def test_every_builtin_job_type_bounds_sizes_and_durations(spec):
     assert _unbounded(spec.payload_schema) == []
+
+
+@FAST
+@given(st.text(max_size=80) | emails | st.from_regex(r"\A[^@]{1,10}@[^@]{1,20}\Z"))
+def test_the_payload_schema_and_the_mailer_agree_on_what_an_address_is(text):
+    from jobcore.email_addresses import address_problem
+
+    body = {"type": "email", "payload": {"to": text, "subject": "s", "body": "b"}}
+    try:
+        PARSER.parse(body, now_ms=0)
+        accepted = True
+    except InvalidRequest:
+        accepted = False
+    assert accepted == (address_problem(text) is None)

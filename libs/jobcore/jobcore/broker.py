@@ -13,9 +13,10 @@ from uuid import uuid4
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
-from dramatiq.errors import BrokerConnectionError
-from dramatiq.middleware import Middleware, ShutdownNotifications, TimeLimit
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.errors import BrokerConnectionError, ConnectionClosed
+from dramatiq.middleware import Middleware, TimeLimit
 
 from jobcore.errors import StoreUnavailable
 from jobcore.redis_connection import connect
@@ -36,23 +37,73 @@ def ready_queue_key(queue: str) -> str:
     return f"{DRAMATIQ_NAMESPACE}:{queue}"
 
 
+#: Attribute set on a message proxy whose ack must put the message back on its queue.
+_RELEASE_ATTRIBUTE = "_jobcore_release"
+
+
+def release_on_ack(message: MessageProxy) -> None:
+    """Make the ack of ``message`` a requeue: it goes back to its queue, body and id intact
+    (a process shutting down received it but starts nothing)."""
+    setattr(message, _RELEASE_ATTRIBUTE, True)
+
+
+class JobcoreRedisConsumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, with two changes for graceful shutdowns: an ack of a
+    released message requeues it, and closing requeues the messages fetched but not yet
+    handed to a worker thread (Dramatiq leaves those to its dead-worker maintenance)."""
+
+    def ack(self, message: MessageProxy) -> None:
+        if not getattr(message, _RELEASE_ATTRIBUTE, False):
+            super().ack(message)  # type: ignore[no-untyped-call]
+            return
+        try:
+            # Dramatiq's own requeue: the id leaves this worker's acks and is pushed back.
+            self.broker.do_requeue(self.queue_name, message.options["redis_message_id"])
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
+        finally:
+            self.queued_message_ids.discard(message.message_id)
+
+    def close(self) -> None:
+        cached = [dramatiq.Message.decode(data) for data in self.message_cache if data]
+        self.message_cache = []
+        try:
+            if cached:
+                self.requeue(cached)  # type: ignore[no-untyped-call]
+        except redis.RedisError:
+            # Redis is gone: they stay in this worker's acks, which Dramatiq's maintenance
+            # requeues once this worker's heartbeat is stale.
+            pass
+        super().close()
+
+
+class JobcoreRedisBroker(RedisBroker):
+    """Dramatiq's Redis broker with ``JobcoreRedisConsumer``."""
+
+    @property
+    def consumer_class(self) -> type[JobcoreRedisConsumer]:
+        return JobcoreRedisConsumer
+
+
 def build_broker(settings: Settings, middleware: Iterable[Middleware] = ()) -> RedisBroker:
     """The Redis broker with Jobcore's middleware, set as Dramatiq's global broker.
 
-    Order matters: TimeLimit and ShutdownNotifications raise inside the actor; Jobcore's
-    own middleware comes after them so its ``after_*`` hooks run first and see the
-    outcome of every attempt. Dramatiq's ``Retries``, ``AgeLimit``, ``Callbacks`` and
-    ``Pipelines`` are left out: retries and dead letters are Jobcore's records.
+    Order matters: TimeLimit raises inside the actor; Jobcore's own middleware comes after
+    it so its ``after_*`` hooks run first and see the outcome of every attempt. Dramatiq's
+    ``Retries``, ``AgeLimit``, ``Callbacks`` and ``Pipelines`` are left out: retries and
+    dead letters are Jobcore's records. ``ShutdownNotifications`` is left out too: it
+    raises into a thread at any point, even after the job returned or inside Jobcore's own
+    record writes; interruptible jobs are asked to stop through ``JobContext`` instead.
     """
     # The same short timeouts as every Jobcore call: an enqueue against a hung Redis
     # fails within one timeout instead of redis-py's default retries.
     client = connect(settings, decode_responses=False)
-    broker = RedisBroker(  # type: ignore[no-untyped-call]
+    broker = JobcoreRedisBroker(  # type: ignore[no-untyped-call]
         client=client,
         namespace=DRAMATIQ_NAMESPACE,
         heartbeat_timeout=int(settings.broker_heartbeat_timeout * 1000),
         maintenance_chance=settings.broker_maintenance_chance,
-        middleware=[TimeLimit(), ShutdownNotifications(), *middleware],
+        middleware=[TimeLimit(), *middleware],
     )
     dramatiq.set_broker(broker)
     return broker

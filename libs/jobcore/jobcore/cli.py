@@ -15,9 +15,9 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-import redis
 import structlog
 
 from jobcore.admission import QueueAdmission
@@ -39,7 +39,7 @@ from jobcore.listing import filter_problems, raise_for
 from jobcore.presence import live_processes
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.schedules import ScheduleBook
-from jobcore.settings import Settings
+from jobcore.settings import DEFAULT_SOURCE, REDIS_URL_FILE, Settings
 from jobcore.specs import load_job_types
 from jobcore.strict_json import parse_strict
 from jobcore.submission import SubmissionParser
@@ -57,6 +57,8 @@ EXIT_NOT_FOUND = 3
 EXIT_CONFLICT = 4
 #: Redis is unreachable or full (503): try again later.
 EXIT_UNAVAILABLE = 5
+#: Something failed that is not the caller's doing (a bug): the message says what.
+EXIT_INTERNAL = 70
 
 #: Page size of ``jobcore jobs`` when none is given.
 DEFAULT_LIMIT = 50
@@ -147,11 +149,7 @@ def schedules(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
 def health(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
     """Live processes of the kind on this host; exit 1 when there is none."""
     host = socket.gethostname()
-    try:
-        found = live_processes(runtime, args.kind)
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise StoreUnavailable(f"Redis is unreachable: {exc}") from exc
-    mine = [p for p in found if p.get("host") == host]
+    mine = [p for p in live_processes(runtime, args.kind) if p["host"] == host]
     return {"kind": args.kind, "host": host, "healthy": bool(mine), "processes": mine}
 
 
@@ -193,12 +191,14 @@ def render_table(command: str, answer: dict[str, Any]) -> str:
             }
             for item in answer["items"]
         ]
-        columns = ("name", "cron", "jobType", "nextRunAt", "lastFireTime", "lastJobId", "lastState")
-        return _table(rows, columns)
+        return _table(
+            rows, ("name", "cron", "jobType", "nextRunAt", "lastFireTime", "lastJobId", "lastState")
+        )
     if command == "health":
         rows = answer["processes"]
         head = f"{answer['kind']} on {answer['host']}: {'healthy' if answer['healthy'] else 'DOWN'}"
-        return head + ("\n" + _table(rows, ("id", "pid", "queues", "heartbeat")) if rows else "")
+        process_columns = ("id", "pid", "queues", "inFlight", "lastHeartbeat")
+        return head + ("\n" + _table(rows, process_columns) if rows else "")
     width = max(len(k) for k in answer)
     return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in answer.items())
 
@@ -319,6 +319,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         _quiet_logging()
         configure_tracing("jobcore-cli")
         settings = Settings.from_env()
+        if settings.redis_url_source == DEFAULT_SOURCE:
+            raise ConfigurationError(
+                f"no Redis named: set REDIS_URL, or start `make run`, which writes its Redis "
+                f"URL to {Path(settings.var_dir) / REDIS_URL_FILE} (looked for it there from "
+                f"{Path.cwd()})"
+            )
         runtime = build_runtime(settings, job_types=load_job_types(settings.job_modules))
         try:
             answer = args.run(runtime, args)
@@ -328,7 +334,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         problem, code = describe_error(error)
         _print_error(problem, code, table)
         return code
-    print(render_table(args.command, answer) if table else json.dumps(answer, indent=2))
+    except Exception as error:  # a bug of ours: still one JSON line, never a traceback
+        detail = f"{type(error).__name__}: {error}"
+        _print_error({"title": "Internal error", "detail": detail}, EXIT_INTERNAL, table)
+        return EXIT_INTERNAL
+    # One line of JSON, as the API answers (``--table`` is for people).
+    print(render_table(args.command, answer) if table else json.dumps(answer))
     if args.command == "health" and not answer["healthy"]:
         return EXIT_UNHEALTHY
     return EXIT_OK

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+#: The latest time Jobcore shows, in epoch ms (the end of year 9999, as RFC 3339 allows).
+LATEST_TIME_MS = 253_402_300_799_999
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
+
+#: Longest quotation of a client's value in a message, in characters.
+MAX_QUOTED = 100
+
+
+def quoted(value: Any) -> str:
+    """``value`` in JSON's spelling, cut to ``MAX_QUOTED`` characters: how messages quote
+    what a client sent (never Python's ``repr``, never a whole megabyte)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = json.dumps(str(value), ensure_ascii=False)
+    return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 1] + "…"
 
 
 class JobcoreError(Exception):
@@ -52,7 +67,7 @@ class JobNotFound(JobcoreError):
     """No job has this id (HTTP 404)."""
 
     def __init__(self, job_id: str) -> None:
-        super().__init__(f"No job with id {job_id!r}")
+        super().__init__(f"No job with id {quoted(job_id)}")
         self.job_id = job_id
 
 
@@ -63,6 +78,15 @@ class InvalidTransition(JobcoreError):
         super().__init__(f"Job {job_id} is {state}; {operation} needs one of: {', '.join(allowed)}")
         self.job_id = job_id
         self.state = state
+
+
+# --- raised by job code ---------------------------------------------------------------
+
+
+class PermanentError(JobcoreError):
+    """Raised by job code when retrying cannot help (a refused address, a payload the job
+    cannot use): the job fails at once, a dead letter marked permanent, whatever attempts
+    it had left. Bulk retries skip such jobs unless asked."""
 
 
 # --- the store is unavailable: try again later ------------------------------------------
@@ -86,3 +110,7 @@ class QueueFull(StoreUnavailable):
 
 class ConfigurationError(JobcoreError):
     """A setting or a job-type declaration is wrong; the process refuses to start."""
+
+    #: Exit status of a process that refuses to start (``EX_CONFIG``): restarting it cannot
+    #: help, so supervisors (``make run``) give up on it instead.
+    exit_code = 78

@@ -6,20 +6,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import dramatiq
 import structlog
 from dramatiq.middleware import Middleware, Shutdown, SkipMessage, TimeLimitExceeded
 
 from jobcore.backoff import Backoff
-from jobcore.broker import GENERATION_OPTION
+from jobcore.broker import GENERATION_OPTION, release_on_ack
 from jobcore.clock import now_ms
-from jobcore.context import JobContext, set_current_job
+from jobcore.context import JobContext, JobInterrupted, set_current_job
 from jobcore.effects import EffectGuard, HumanCheckRequired
-from jobcore.errors import ConfigurationError, StoreUnavailable
+from jobcore.errors import ConfigurationError, PermanentError, StoreUnavailable
+from jobcore.lifecycle import FAILURE_OF_OUTCOME, AttemptOutcome, FailureKind
 from jobcore.runtime import Runtime
-from jobcore.specs import JobTypes
+from jobcore.specs import JobSpec, JobTypes
 
 #: A job implementation: takes the job's context, returns a JSON-serialisable result.
 JobFunction = Callable[[JobContext], Any]
@@ -31,6 +32,16 @@ STORE_RETRY_MAX = 2.0
 log = structlog.get_logger("jobcore.worker")
 
 
+class AttemptListener(Protocol):
+    """Told when an attempt starts and how it ended (metrics, span details)."""
+
+    def attempt_started(self, job: JobContext) -> None: ...
+
+    def attempt_ended(
+        self, job: JobContext, outcome: AttemptOutcome, exception: BaseException | None
+    ) -> None: ...
+
+
 def describe_error(exc: BaseException, time_limit_ms: int) -> str:
     if isinstance(exc, TimeLimitExceeded):
         return f"time limit of {time_limit_ms / 1000:g} s exceeded"
@@ -39,16 +50,25 @@ def describe_error(exc: BaseException, time_limit_ms: int) -> str:
     return f"{name}: {text}"[:2000] if text else name
 
 
-def attempt_outcome(job: JobContext, exception: BaseException | None) -> str:
-    """What the end of an attempt means: ``completed``, ``requeued`` (graceful shutdown,
-    not an attempt), ``retrying``, or ``failed`` (a dead letter)."""
-    if exception is None:
-        return "completed"
-    if isinstance(exception, Shutdown):
-        return "requeued"
-    if isinstance(exception, HumanCheckRequired) or job.is_last_attempt:
-        return "failed"
-    return "retrying"
+def attempt_outcome(
+    job: JobContext, exception: BaseException | None, spec: JobSpec | None = None
+) -> AttemptOutcome:
+    """How an attempt ended. A job whose implementation returned completed, whatever was
+    raised after it; an interruption by a graceful shutdown is not an attempt."""
+    if exception is None or job.finished:
+        return AttemptOutcome.COMPLETED
+    if isinstance(exception, JobInterrupted | Shutdown):
+        return AttemptOutcome.REQUEUED
+    if isinstance(exception, HumanCheckRequired):
+        return AttemptOutcome.NEEDS_HUMAN_CHECK
+    never_retried = spec.permanent_errors if spec else ()
+    if isinstance(exception, PermanentError) or (
+        never_retried and isinstance(exception, never_retried)
+    ):
+        return AttemptOutcome.FAILED_PERMANENTLY
+    if job.is_last_attempt:
+        return AttemptOutcome.FAILED
+    return AttemptOutcome.RETRYING
 
 
 def until_stored(action: Callable[[], Any], what: str) -> Any:
@@ -66,27 +86,58 @@ def until_stored(action: Callable[[], Any], what: str) -> Any:
 class JobLifecycle(Middleware):
     """Moves each job's record through the lifecycle around every Dramatiq message."""
 
-    def __init__(self, runtime: Runtime, worker_id: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        worker_id: Callable[[], str],
+        listeners: tuple[AttemptListener, ...] = (),
+    ) -> None:
         self.runtime = runtime
         self.store = runtime.store
         self.worker_id = worker_id
+        self.listeners = listeners
         # Keyed by worker thread, not message id: a stale duplicate of a running job's
         # message (same id) may be skipped on another thread meanwhile.
         self._jobs: dict[int, JobContext] = {}
+        self._stopping = threading.Event()
 
     def in_flight(self) -> int:
         """Jobs this process is running now."""
         return len(self._jobs)
 
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        # From now on nothing starts here, and interruptible jobs are asked to stop.
+        self._stopping.set()
+        for job in list(self._jobs.values()):
+            job.request_stop()
+
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         generation = message.options.get(GENERATION_OPTION)
         if generation is None:
             raise SkipMessage("not a Jobcore message")
-        job_id, wid = message.message_id, self.worker_id()
+        job_id = message.message_id
+        if self._stopping.is_set():
+            # A message that reached this thread while the process shuts down goes back to
+            # its queue untouched (the ack becomes a requeue) for another process to start.
+            release_on_ack(message)
+            log.info("message returned to its queue: shutting down", job_id=job_id)
+            raise SkipMessage("shutting down")
+        wid = self.worker_id()
         start = until_stored(lambda: self.store.start(job_id, generation, wid), "start")
         if start.outcome != "started":
             log.info("message skipped", job_id=job_id, reason=start.outcome, detail=start.detail)
             raise SkipMessage(start.outcome)
+        if start.damaged:
+            reason = "failed permanently: the stored payload could not be decoded"
+            until_stored(
+                lambda: self.store.fail(
+                    job_id, generation, wid, reason, reason, FailureKind.PERMANENT
+                ),
+                "fail",
+            )
+            log.error("job failed", job_id=job_id, failed_reason=reason)
+            raise SkipMessage("damaged record")
+        spec = self.runtime.job_types.find(start.detail)
         job = JobContext(
             id=job_id,
             type=start.detail,
@@ -97,20 +148,26 @@ class JobLifecycle(Middleware):
             settings=self.runtime.settings,
             report_progress=lambda p: self._progress(job_id, wid, p),
             effects=EffectGuard(self.runtime.client, job_id, start.attempt),
-            extras={"backoff": start.backoff or {}, "worker_id": wid},
+            backoff=Backoff.from_json(start.backoff or {}),
+            worker_id=wid,
+            interruptible=bool(spec and spec.interruptible),
         )
         self._jobs[threading.get_ident()] = job
+        if self._stopping.is_set():
+            job.request_stop()  # the shutdown began while the record was being started
         set_current_job(job)
         structlog.contextvars.bind_contextvars(
             job_id=job_id, job_type=job.type, attempt=job.attempt
         )
         log.info("job started", max_attempts=job.max_attempts)
+        for listener in self.listeners:
+            listener.attempt_started(job)
 
     def _progress(self, job_id: str, wid: str, progress: int) -> None:
         self.store.set_progress(job_id, wid, max(0, min(100, int(progress))))
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        self._forget(message)
+        self._forget()
 
     def after_process_message(
         self,
@@ -124,55 +181,61 @@ class JobLifecycle(Middleware):
         if job is None:
             return
         try:
-            self._finish(job, exception)
+            spec = self.runtime.job_types.find(job.type)
+            outcome = attempt_outcome(job, exception, spec)
+            for listener in self.listeners:
+                listener.attempt_ended(job, outcome, exception)
+            self._record(job, outcome, exception, spec)
         finally:
-            self._forget(message)
+            self._forget()
 
-    def _forget(self, message: Any) -> None:
+    def _forget(self) -> None:
         self._jobs.pop(threading.get_ident(), None)
         set_current_job(None)
         structlog.contextvars.unbind_contextvars("job_id", "job_type", "attempt")
 
-    def _finish(self, job: JobContext, exception: BaseException | None) -> None:
-        wid, store, result = job.extras["worker_id"], self.store, job.extras.get("result")
-        spec = self.runtime.job_types.find(job.type)
-        time_limit_ms = spec.time_limit_ms if spec else 0
-        outcome = attempt_outcome(job, exception)
-        if outcome == "completed":
-            until_stored(lambda: store.complete(job.id, job.generation, wid, result), "complete")
+    def _record(
+        self,
+        job: JobContext,
+        outcome: AttemptOutcome,
+        exception: BaseException | None,
+        spec: JobSpec | None,
+    ) -> None:
+        """Write the attempt's end to the record (waiting out an outage) and log it once."""
+        wid, store, jobs = job.worker_id, self.store, self.runtime.jobs
+        if outcome is AttemptOutcome.COMPLETED:
+            until_stored(
+                lambda: store.complete(job.id, job.generation, wid, job.result), "complete"
+            )
             if job.attempt > 1:
                 log.info("job recovered after retries", retries=job.attempt - 1)
             else:
                 log.info("job completed")
             return
-        if outcome == "requeued":
+        if outcome is AttemptOutcome.REQUEUED:
             again = until_stored(lambda: store.requeue(job.id, job.generation, wid), "requeue")
             if again:
-                until_stored(lambda: self.runtime.jobs.enqueue_again(again), "enqueue")
+                until_stored(lambda: jobs.enqueue_again(again), "enqueue")
             log.info("job requeued by shutdown")
             return
         assert exception is not None
-        error = describe_error(exception, time_limit_ms)
-        if outcome == "retrying":
-            delay = Backoff.from_json(job.extras["backoff"]).delay_for(job.attempt)
+        error = describe_error(exception, spec.time_limit_ms if spec else 0)
+        if outcome is AttemptOutcome.RETRYING:
+            delay = job.backoff.delay_for(job.attempt)
             again = until_stored(
                 lambda: store.schedule_retry(job.id, job.generation, wid, error, now_ms() + delay),
                 "retry",
             )
             if again:
-                until_stored(
-                    lambda: self.runtime.jobs.enqueue_again(again, delay_ms=delay or None),
-                    "enqueue",
-                )
+                until_stored(lambda: jobs.enqueue_again(again, delay_ms=delay or None), "enqueue")
             log.warning("job attempt failed, will retry", error=error, delay_ms=delay)
             return
-        human = isinstance(exception, HumanCheckRequired)
-        reason = str(exception) if human else f"failed after {job.attempt} attempt(s): {error}"
+        reason = _failed_reason(outcome, job, exception, error)
+        failure = FAILURE_OF_OUTCOME[outcome]
         until_stored(
-            lambda: store.fail(job.id, job.generation, wid, error, reason, human_check=human),
-            "fail",
+            lambda: store.fail(job.id, job.generation, wid, error, reason, failure), "fail"
         )
-        log.error("job failed", error=error, failed_reason=reason)
+        log.error("job failed", error=error, failed_reason=reason, outcome=outcome)
 
     def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
         # A delayed message moved to its ready queue carries the flag but no delay.
@@ -181,11 +244,38 @@ class JobLifecycle(Middleware):
             until_stored(lambda: self.store.confirm_ready(message.message_id, generation), "ready")
 
 
+def _failed_reason(
+    outcome: AttemptOutcome, job: JobContext, exception: BaseException, error: str
+) -> str:
+    """The record's ``failedReason`` for an attempt that made the job a dead letter."""
+    if outcome is AttemptOutcome.NEEDS_HUMAN_CHECK:
+        return str(exception)
+    if outcome is AttemptOutcome.FAILED_PERMANENTLY:
+        return f"failed permanently in attempt {job.attempt} (not retried): {error}"
+    return f"failed after {job.attempt} attempt(s): {error}"
+
+
 def bind_implementations(
     runtime: Runtime, implementations: Mapping[str, JobFunction]
 ) -> dict[str, dramatiq.Actor[Any, Any]]:
     """Declare one actor per spec; refuse a spec without code or code without a spec."""
     job_types: JobTypes = runtime.job_types
+    check_implementations(job_types, implementations)
+    actors = {}
+    for spec in job_types.specs:
+        declare = dramatiq.actor(
+            actor_name=spec.actor_name,
+            queue_name=spec.queue,
+            broker=runtime.broker,
+            time_limit=spec.time_limit_ms,
+        )
+        actors[spec.name] = declare(_actor_body(implementations[spec.name]))
+    return actors
+
+
+def check_implementations(job_types: JobTypes, implementations: Mapping[str, JobFunction]) -> None:
+    """``ConfigurationError`` unless every spec has an implementation and every
+    implementation a spec."""
     missing = sorted(set(job_types.names()) - set(implementations))
     unknown = sorted(set(implementations) - set(job_types.names()))
     if missing or unknown:
@@ -196,18 +286,6 @@ def bind_implementations(
             parts.append(f"implementation(s) without a spec: {', '.join(unknown)}")
         raise ConfigurationError("; ".join(parts))
 
-    actors = {}
-    for spec in job_types.specs:
-        declare = dramatiq.actor(
-            actor_name=spec.actor_name,
-            queue_name=spec.queue,
-            broker=runtime.broker,
-            time_limit=spec.time_limit_ms,
-            notify_shutdown=spec.interruptible,
-        )
-        actors[spec.name] = declare(_actor_body(implementations[spec.name]))
-    return actors
-
 
 def _actor_body(implementation: JobFunction) -> Callable[..., Any]:
     from jobcore.context import current_job
@@ -216,7 +294,8 @@ def _actor_body(implementation: JobFunction) -> Callable[..., Any]:
         # The result travels in the context, not as the actor's return value, so
         # Dramatiq does not need (or warn about) a results backend.
         job = current_job()
-        job.extras["result"] = implementation(job)
+        job.result = implementation(job)
+        job.finished = True
 
     run.__name__ = getattr(implementation, "__name__", "run")
     run.__module__ = getattr(implementation, "__module__", __name__)

@@ -29,7 +29,17 @@ def key_problem(key: str, max_length: int = MAX_KEY_LENGTH) -> str | None:
 
 
 def parse_header(value: str) -> str:
-    """The key in an ``Idempotency-Key`` header: an RFC 8941 string or a bare value."""
+    """The key in an ``Idempotency-Key`` header: an RFC 8941 string or a bare value.
+
+    Header values are ASCII (RFC 8941 strings are printable ASCII, and servers hand other
+    bytes over as Latin-1, which would make ``héllo`` in the header a different key from
+    ``"héllo"`` in the body): a non-ASCII key is refused, pointing to the body field.
+    """
+    if not value.isascii():
+        raise MalformedRequest(
+            "The Idempotency-Key header must be ASCII (an RFC 8941 string); send a key "
+            "with other characters as idempotencyKey in the JSON body"
+        )
     value = value.strip()
     if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
         inner, out, escaped = value[1:-1], [], False

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from jobcore.backoff import RetryPolicy
 from jobcore.broker import MessageSender, ready_queue_key
 from jobcore.clock import now_ms
-from jobcore.errors import IdempotencyConflict
-from jobcore.idempotency import CLIENT_NAMESPACE, canonical_json, digest, fingerprint
+from jobcore.errors import IdempotencyConflict, InvalidTransition, JobNotFound
+from jobcore.idempotency import CLIENT_NAMESPACE, digest, fingerprint
 from jobcore.keys import idempotency as idempotency_key_name
-from jobcore.lifecycle import State
+from jobcore.lifecycle import FailureKind, State
 from jobcore.metrics import JOBS_SUBMITTED
-from jobcore.records import JobRecord, stored_json
+from jobcore.records import JobRecord, payload_json, stored_json
 from jobcore.settings import Settings
 from jobcore.specs import JobTypes
-from jobcore.store import NewJob, Page, RecordStore, Reenqueue
+from jobcore.store import NewJob, Page, RecordStore, Reenqueue, Skipped
 from jobcore.submission import Submission
 from jobcore.tracing import send_span
 
@@ -32,6 +33,22 @@ def new_job_id() -> str:
         job_id = secrets.token_urlsafe(12)
         if job_id[0].isalnum():
             return job_id
+
+
+@dataclass(frozen=True)
+class BulkRetry:
+    """What a bulk retry of dead letters did: how many it retried, and how many it left
+    alone by failure kind (``human-check``, ``permanent``)."""
+
+    retried: int
+    skipped: dict[str, int]
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "retried": self.retried,
+            "skipped": sum(self.skipped.values()),
+            "skippedByFailure": self.skipped,
+        }
 
 
 @dataclass(frozen=True)
@@ -105,7 +122,8 @@ class Jobs:
             id=new_job_id(),
             type=spec.name,
             queue=spec.queue,
-            payload_json=canonical_json(submission.payload),
+            # As submitted, keys in their order (canonical order is for fingerprints only).
+            payload_json=payload_json(submission.payload),
             state=state,
             due_at=run_at if delay_ms > 0 and run_at is not None else now,
             run_at=run_at if delay_ms > 0 else None,
@@ -185,7 +203,7 @@ class Jobs:
 
     def retry(self, job_id: str, *, reset_effects: bool = False) -> JobRecord:
         again = self.store.retry(job_id, reset_effects)
-        if again:
+        if isinstance(again, Reenqueue):
             self.enqueue_again(again)
         return self.store.get(job_id)
 
@@ -193,20 +211,31 @@ class Jobs:
         self,
         *,
         job_type: str | None = None,
-        include_human_check: bool = False,
+        reset_effects: bool = False,
+        include_permanent: bool = False,
         limit: int = BULK_LIMIT,
-    ) -> dict[str, int]:
-        """Retry up to ``limit`` dead letters, oldest first; those failed by an unfinished
-        effect are skipped unless ``include_human_check``."""
-        retried = skipped = 0
+    ) -> BulkRetry:
+        """Retry up to ``limit`` dead letters, oldest first.
+
+        Jobs that need a human check are skipped unless ``reset_effects`` (a human checked
+        and asks for their unfinished effects to run again); jobs failed permanently are
+        skipped unless ``include_permanent``.
+        """
+        leave = [] if reset_effects else [FailureKind.HUMAN_CHECK]
+        if not include_permanent:
+            leave.append(FailureKind.PERMANENT)
+        retried, skipped = 0, Counter[str]()
         for job_id in self.store.ids_in(State.FAILED, job_type, limit):
-            again = self.store.retry(job_id, skip_human_check=not include_human_check)
-            if again is None:
-                skipped += 1
+            try:
+                again = self.store.retry(job_id, reset_effects, leave=leave)
+            except (JobNotFound, InvalidTransition):
+                continue  # purged or retried meanwhile
+            if isinstance(again, Skipped):
+                skipped[again.failure] += 1
                 continue
             self.enqueue_again(again)
             retried += 1
-        return {"retried": retried, "skipped": skipped}
+        return BulkRetry(retried, dict(skipped))
 
     def purge_dead(self, *, job_type: str | None = None, limit: int = BULK_LIMIT) -> int:
         """Delete up to ``limit`` dead letters (records, history, effects); how many went."""

@@ -15,6 +15,45 @@ class State(StrEnum):
     CANCELLED = "cancelled"
 
 
+class AttemptOutcome(StrEnum):
+    """How one attempt ended; what the worker records, counts and puts on the span."""
+
+    #: The job returned: ``completed``.
+    COMPLETED = "completed"
+    #: It raised with attempts left: ``retrying`` after its backoff.
+    RETRYING = "retrying"
+    #: It raised on its last attempt: a dead letter.
+    FAILED = "failed"
+    #: It raised ``PermanentError`` (or an exception its type never retries): a dead letter
+    #: at once, whatever attempts were left.
+    FAILED_PERMANENTLY = "failed-permanently"
+    #: A guarded effect may have happened: a dead letter that a human must check.
+    NEEDS_HUMAN_CHECK = "needs-human-check"
+    #: A graceful shutdown stopped it: back to ``waiting``, not counted as an attempt.
+    REQUEUED = "requeued"
+
+
+class FailureKind(StrEnum):
+    """Why a dead letter failed (the record's ``failure`` field); bulk retries skip some."""
+
+    #: Its attempts were used up.
+    EXHAUSTED = "exhausted"
+    #: Retrying cannot help (``PermanentError``).
+    PERMANENT = "permanent"
+    #: A guarded effect may have happened; retrying could repeat it.
+    HUMAN_CHECK = "human-check"
+    #: It kept killing its worker (``maxDeliveries`` starts without an end).
+    DELIVERY_CAP = "delivery-cap"
+
+
+#: The dead-letter kind each failing outcome records.
+FAILURE_OF_OUTCOME: dict[AttemptOutcome, FailureKind] = {
+    AttemptOutcome.FAILED: FailureKind.EXHAUSTED,
+    AttemptOutcome.FAILED_PERMANENTLY: FailureKind.PERMANENT,
+    AttemptOutcome.NEEDS_HUMAN_CHECK: FailureKind.HUMAN_CHECK,
+}
+
+
 ALL_STATES: tuple[str, ...] = tuple(s.value for s in State)
 #: States a job never leaves on its own.
 TERMINAL: tuple[str, ...] = (State.COMPLETED, State.FAILED, State.CANCELLED)

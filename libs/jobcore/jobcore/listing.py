@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobcore.errors import InvalidRequest, Problem
+from jobcore.errors import InvalidRequest, Problem, quoted
 from jobcore.lifecycle import ALL_STATES
 from jobcore.specs import JobTypes
 
@@ -35,7 +35,7 @@ def filter_problems(
     if job_type is not None:
         canonical = job_types.canonical_name(job_type)
         if canonical is None:
-            problems.append(Problem("/query/type", f"unknown job type {job_type!r}"))
+            problems.append(Problem("/query/type", f"unknown job type {quoted(job_type)}"))
     if not 1 <= limit <= max_limit:
         problems.append(Problem("/query/limit", f"must be a whole number from 1 to {max_limit}"))
     return ListFilters(state, canonical, limit), problems

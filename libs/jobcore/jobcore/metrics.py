@@ -24,6 +24,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from jobcore.lifecycle import AttemptOutcome
 from jobcore.metrics_files import MULTIPROC_DIR_ENV
 
 #: Buckets of job durations, in seconds: from quick emails to the longest report (300 s).
@@ -76,6 +77,13 @@ JOBS_DEAD_LETTERED = Counter(
     "Jobs that failed for good and became dead letters, by job type.",
     ["type"],
 )
+JOB_OUTCOMES = Counter(
+    "jobcore_job_outcomes_total",
+    "How attempts ended, by job type and outcome: completed, retrying, failed (after its "
+    "last attempt), failed-permanently, needs-human-check, requeued (by a graceful "
+    "shutdown; not an attempt).",
+    ["type", "outcome"],
+)
 JOB_DURATION = Histogram(
     "jobcore_job_duration_seconds",
     "Run time of one attempt, by job type and outcome (succeeded or failed).",
@@ -99,6 +107,8 @@ def declare_job_types(names: list[str]) -> None:
             counter.labels(type=name)
         for outcome in OUTCOMES:
             JOB_DURATION.labels(type=name, outcome=outcome)
+        for ending in AttemptOutcome:
+            JOB_OUTCOMES.labels(type=name, outcome=ending)
 
 
 def exposition_registry() -> CollectorRegistry:
@@ -127,6 +137,7 @@ __all__ = [
     "JOBS_SUBMITTED",
     "JOBS_SUCCEEDED",
     "JOB_DURATION",
+    "JOB_OUTCOMES",
     "declare_job_types",
     "exposition_registry",
     "render",

@@ -24,7 +24,8 @@ import structlog
 from dramatiq.middleware import Middleware
 
 from jobcore import keys
-from jobcore.clock import now_ms
+from jobcore.clock import LATEST_TIME_MS, format_ms, now_ms
+from jobcore.redis_connection import store_errors
 from jobcore.runtime import Runtime
 
 #: Jobs examined per sweep and per kind.
@@ -130,16 +131,39 @@ class Heartbeat:
         pipe.execute()
 
 
-def live_processes(runtime: Runtime, kind: str | None = None) -> list[dict[str, str]]:
-    """Worker and scheduler processes whose heartbeat has not expired, newest beat first."""
+def live_processes(runtime: Runtime, kind: str | None = None) -> list[dict[str, Any]]:
+    """Worker and scheduler processes whose heartbeat has not expired, newest beat first, as
+    ``GET /workers`` and ``jobcore health`` show them (numbers as numbers, times RFC 3339)."""
     client = runtime.client
     ttl_ms = int(runtime.settings.owner_ttl * 1000)
-    ids = cast(list[str], client.zrevrangebyscore(keys.WORKERS, "+inf", now_ms() - ttl_ms))
-    pipe = client.pipeline(transaction=False)
-    for process_id in ids:
-        pipe.hgetall(keys.worker(process_id))
-    found = [h for h in pipe.execute() if h] if ids else []
-    return [h for h in found if kind is None or h.get("kind") == kind]
+    with store_errors():
+        ids = cast(list[str], client.zrevrangebyscore(keys.WORKERS, "+inf", now_ms() - ttl_ms))
+        pipe = client.pipeline(transaction=False)
+        for process_id in ids:
+            pipe.hgetall(keys.worker(process_id))
+        found = [h for h in pipe.execute() if h] if ids else []
+    return [process_view(h) for h in found if kind is None or h.get("kind") == kind]
+
+
+def _whole(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
+def process_view(process: dict[str, str]) -> dict[str, Any]:
+    """One presence hash as shown to people and programs."""
+    heartbeat = _whole(process.get("heartbeat"))
+    return {
+        "id": process.get("id", ""),
+        "kind": process.get("kind", ""),
+        "host": process.get("host", ""),
+        "pid": _whole(process.get("pid")),
+        "queues": [q for q in process.get("queues", "").split(",") if q],
+        "inFlight": _whole(process.get("inFlight")),
+        "lastHeartbeat": format_ms(heartbeat) if 0 < heartbeat <= LATEST_TIME_MS else None,
+    }
 
 
 class WorkerPresence(Middleware):

@@ -43,9 +43,10 @@ for _, id in ipairs(ids) do
   if v[1] ~= state then
     -- No record, or a record in another state: a stale entry, dropped.
     redis.call('ZREM', index, id)
-  elseif tonumber(v[2]) > horizon then
+  elseif (tonumber(v[2]) or 0) > horizon then
     return {pruned, kept, 1}
-  elseif tonumber(v[3] or v[2]) <= horizon then
+  elseif (tonumber(v[3]) or tonumber(v[2]) or 0) <= horizon then
+    forget_idempotency_key(id)
     redis.call('DEL', k_job(id), k_effects(id))
     redis.call('ZREM', index, id)
     redis.call('ZREM', K_DUE, id)

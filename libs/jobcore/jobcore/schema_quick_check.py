@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Sized
 from typing import Any
 
+from jobcore.email_addresses import EMAIL_FORMAT, address_problem
+
 #: Keywords that describe and never refuse.
 _ANNOTATIONS = frozenset(
     {"title", "description", "default", "examples", "$comment", "deprecated", "readOnly"}
@@ -182,6 +184,13 @@ def _items(argument: Any, schema: dict[str, Any]) -> QuickCheck | None:
     return lambda value: not isinstance(value, list) or all(check(item) for item in value)
 
 
+def _format(argument: Any, schema: dict[str, Any]) -> QuickCheck | None:
+    # As ``schema_formats.FORMAT_CHECKER`` asserts: e-mail addresses; others annotate.
+    if argument == EMAIL_FORMAT:
+        return lambda value: not isinstance(value, str) or address_problem(value) is None
+    return lambda value: True
+
+
 _KEYWORDS: dict[str, Callable[[Any, dict[str, Any]], QuickCheck | None]] = {
     "type": _type,
     "minimum": _bound(lambda value, limit: value >= limit),
@@ -191,6 +200,7 @@ _KEYWORDS: dict[str, Callable[[Any, dict[str, Any]], QuickCheck | None]] = {
     "minLength": _length(lambda size, limit: size >= limit),
     "maxLength": _length(lambda size, limit: size <= limit),
     "pattern": _pattern,
+    "format": _format,
     "enum": _enum,
     "const": _const,
     "required": _required,

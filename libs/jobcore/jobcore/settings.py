@@ -8,11 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from dataclasses import field as dataclass_field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from jobcore.errors import ConfigurationError
 
 #: Redis used when ``REDIS_URL`` is unset and ``make run`` has written no URL to ``var/``.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: ``Settings.redis_url_source`` when neither ``REDIS_URL`` nor ``var/redis.url`` named Redis.
+DEFAULT_SOURCE = "default"
+#: URL schemes redis-py connects with.
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
 #: File, under the var directory, where ``make run`` writes its embedded Redis URL.
 REDIS_URL_FILE = "redis.url"
 #: Payload fields whose values never reach a log line: the ones that hold email addresses.
@@ -55,6 +60,7 @@ class Settings:
     worker_processes: int = 2
     worker_threads: int = 8
     worker_queues: str = ""
+    worker_shutdown_timeout: float = 25.0
     job_modules: str = ""
     trace_redis: bool = False
     smtp_url: str = "smtp://127.0.0.1:1025"
@@ -85,6 +91,9 @@ class Settings:
     max_backoff: float = 86400
     max_queue_depth: int = 100_000
     queue_depth_cache: float = 1.0
+    #: Where ``redis_url`` came from: the variable, the file ``make run`` wrote, or
+    #: ``"default"`` (neither was there).
+    redis_url_source: str = DEFAULT_SOURCE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,20 +101,26 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for field in fields(cls):
-            name = ENV[field.name]
-            if name not in env:
-                continue
+            name = ENV.get(field.name)
+            if name is None or name not in env:
+                continue  # not read from the environment, or not set
             raw = env[name]
             try:
                 values[field.name] = _convert(field.name, raw)
             except ValueError as exc:
                 raise ConfigurationError(f"{name}: {exc}") from exc
-        if "redis_url" not in values:
+        if "redis_url" in values:
+            values["redis_url_source"] = ENV["redis_url"]
+        else:
             var_dir = str(values.get("var_dir", cls.var_dir))
             embedded = read_embedded_redis_url(var_dir)
             if embedded:
                 values["redis_url"] = embedded
+                values["redis_url_source"] = str(Path(var_dir) / REDIS_URL_FILE)
         settings = cls(**values)  # type: ignore[arg-type]
+        problem = redis_url_problem(settings.redis_url)
+        if problem:
+            raise ConfigurationError(f"{settings.redis_url_source}: {problem}")
         shortest = min(settings.retention, settings.failed_retention)
         if shortest < settings.idempotency_window:
             # A replayed key must find its job: records outlive the keys that name them.
@@ -137,6 +152,7 @@ ENV: dict[str, str] = {
     "worker_processes": "JOBCORE_WORKER_PROCESSES",
     "worker_threads": "JOBCORE_WORKER_THREADS",
     "worker_queues": "JOBCORE_WORKER_QUEUES",
+    "worker_shutdown_timeout": "JOBCORE_WORKER_SHUTDOWN_TIMEOUT",
     "job_modules": "JOBCORE_JOB_MODULES",
     "trace_redis": "JOBCORE_TRACE_REDIS",
     "smtp_url": "SMTP_URL",
@@ -171,6 +187,7 @@ ENV: dict[str, str] = {
 
 _DURATIONS = {
     "redis_timeout",
+    "worker_shutdown_timeout",
     "smtp_timeout",
     "retention",
     "failed_retention",
@@ -213,6 +230,29 @@ def _convert(name: str, raw: str) -> object:
     if name in ("require_idempotency_key", "api_reuse_port", "trace_redis"):
         return parse_bool(raw)
     return raw
+
+
+def redis_url_problem(url: str) -> str | None:
+    """What is wrong with a Redis URL, or ``None``: checked at start, so a typo is one clear
+    line instead of a traceback from the first call."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"{url!r} is not a Redis URL ({exc})"
+    if parts.scheme not in REDIS_URL_SCHEMES:
+        schemes = ", ".join(f"{s}://" for s in REDIS_URL_SCHEMES)
+        return f"{url!r} is not a Redis URL: it must start with one of {schemes}"
+    if parts.scheme == "unix":
+        return None if parts.path else f"{url!r} names no socket path"
+    if not parts.hostname:
+        return f"{url!r} names no host"
+    if port == 0:
+        return f"{url!r}: the port must be 1-65535"
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        return f"{url!r}: the database after the host must be a number, not {db!r}"
+    return None
 
 
 def read_embedded_redis_url(var_dir: str) -> str | None:

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobcore.backoff import Backoff, RetryPolicy
+from jobcore.email_addresses import EMAIL_FORMAT, MAX_ADDRESS
 from jobcore.errors import ConfigurationError
 
 #: Longest string field in the built-in payloads, in characters.
 MAX_TEXT = 10_000
-#: Pattern a plausible e-mail address matches (one @, no spaces, a dot in the domain).
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 @dataclass(frozen=True)
@@ -32,9 +31,13 @@ class JobSpec:
     time_limit_ms: int = 60_000
     #: Other names accepted on submission for this type.
     aliases: tuple[str, ...] = ()
-    #: Whether a graceful worker shutdown interrupts a running attempt (and requeues it).
+    #: Whether a graceful worker shutdown asks a running attempt to stop (``job.sleep`` and
+    #: ``job.stop_if_asked`` raise ``JobInterrupted``) and requeues it.
     interruptible: bool = False
     description: str = ""
+    #: Exceptions retrying cannot fix: the job fails permanently at once (as if the code
+    #: raised ``PermanentError``), however many attempts were left.
+    permanent_errors: tuple[type[BaseException], ...] = ()
 
     @property
     def actor_name(self) -> str:
@@ -54,6 +57,8 @@ class JobSpec:
                 "backoff": self.retry.backoff.to_json(),
             },
             "timeLimitMs": self.time_limit_ms,
+            "interruptible": self.interruptible,
+            "permanentErrors": [error.__name__ for error in self.permanent_errors],
         }
 
 
@@ -67,7 +72,8 @@ def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 
 _TEXT = {"type": "string", "maxLength": MAX_TEXT}
-_EMAIL = {"type": "string", "pattern": EMAIL_PATTERN, "maxLength": 254}
+#: An address the mailer can send to (``jobcore.email_addresses``), internationalised ones too.
+_EMAIL = {"type": "string", "format": EMAIL_FORMAT, "maxLength": MAX_ADDRESS}
 _SCALAR = {"type": ["string", "number", "boolean", "null"], "maxLength": MAX_TEXT}
 #: Names of free-form fields (CSV columns): short enough to be a header.
 _FIELD_NAME = {"maxLength": 200}

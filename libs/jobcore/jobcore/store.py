@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -13,7 +13,7 @@ from jobcore import keys, store_scripts
 from jobcore.broker import PreparedMessage
 from jobcore.clock import format_ms, now_ms
 from jobcore.errors import InvalidTransition, JobNotFound
-from jobcore.lifecycle import ALL_STATES, CANCELLABLE, RETRYABLE
+from jobcore.lifecycle import ALL_STATES, CANCELLABLE, RETRYABLE, FailureKind
 from jobcore.records import JobRecord, stored_json
 from jobcore.redis_connection import store_errors
 
@@ -61,6 +61,8 @@ class StartOutcome:
     backoff: dict[str, Any] | None = None
     traceparent: str = ""
     detail: str = ""
+    #: The stored payload could not be decoded: the job cannot run (it fails permanently).
+    damaged: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,13 @@ class Reenqueue:
     generation: int
     queue: str
     type: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A dead letter a bulk retry left alone, and why it failed."""
+
+    failure: FailureKind
 
 
 @dataclass(frozen=True)
@@ -151,14 +160,16 @@ class RecordStore:
         result = self._run("START", [job_id, generation, worker_id, now_ms(), DELIVERY_CAP_REASON])
         if result[0] != "started":
             return StartOutcome(result[0], detail=result[1] if len(result) > 1 else "")
+        payload, backoff = _decoded_object(result[3]), _decoded_object(result[4] or "{}")
         return StartOutcome(
             "started",
-            attempt=int(result[1]),
-            max_attempts=int(result[2]),
-            payload=json.loads(result[3]),
-            backoff=json.loads(result[4]) if result[4] else {},
+            attempt=_whole(result[1], 1),
+            max_attempts=_whole(result[2], 1),
+            payload=payload,
+            backoff=backoff or {},
             traceparent=result[5],
             detail=result[6],
+            damaged=payload is None,
         )
 
     def complete(self, job_id: str, generation: int, worker_id: str, result: Any) -> bool:
@@ -182,8 +193,7 @@ class RecordStore:
         worker_id: str,
         error: str,
         reason: str,
-        *,
-        human_check: bool = False,
+        failure: FailureKind = FailureKind.EXHAUSTED,
     ) -> bool:
         out = self._run(
             "FINISH",
@@ -195,7 +205,7 @@ class RecordStore:
                 "failed",
                 error,
                 reason,
-                "1" if human_check else "0",
+                failure,
             ],
         )
         return bool(out[0] == "failed")
@@ -214,21 +224,24 @@ class RecordStore:
         return self.get(job_id)
 
     def retry(
-        self, job_id: str, reset_effects: bool = False, *, skip_human_check: bool = False
-    ) -> Reenqueue | None:
+        self,
+        job_id: str,
+        reset_effects: bool = False,
+        *,
+        leave: Collection[FailureKind] = (),
+    ) -> Reenqueue | Skipped:
         """Put a failed or cancelled job back to waiting; the caller enqueues it.
 
-        With ``skip_human_check`` a job failed by an unfinished effect is left alone
-        (``None``), as bulk retries do unless asked.
+        A dead letter whose failure kind is in ``leave`` is left alone (``Skipped``), as
+        bulk retries leave those needing a human check or failed permanently.
         """
-        out = self._run(
-            "RETRY",
-            [job_id, now_ms(), "1" if reset_effects else "0", "1" if skip_human_check else "0"],
-        )
+        out = self._run("RETRY", [job_id, now_ms(), "1" if reset_effects else "0", ",".join(leave)])
         self._raise_unless(job_id, out, "retry", RETRYABLE)
-        if out[0] == "needs-check":
-            return None
-        return _reenqueue(job_id, out)
+        if out[0] == "skipped":
+            return Skipped(FailureKind(out[1]))
+        again = _reenqueue(job_id, out)
+        assert again is not None
+        return again
 
     def purge(self, job_id: str, states: tuple[str, ...]) -> bool:
         """Delete a job in one of ``states`` with its history, effects and index entries."""
@@ -290,14 +303,7 @@ class RecordStore:
             )
         if found is None:
             raise JobNotFound(job_id)
-        events = []
-        for line in (history or "").splitlines():
-            event = json.loads(line)
-            for name in ("at", "runAt", "nextAttemptAt"):
-                if name in event:
-                    event[name] = format_ms(int(event[name]))
-            events.append(event)
-        return events
+        return [_shown_event(line) for line in (history or "").splitlines()]
 
     def list(self, state: str | None, job_type: str | None, limit: int, cursor: int | None) -> Page:
         """Newest first from the indexes matching the filters; two round trips."""
@@ -343,6 +349,41 @@ class RecordStore:
     def ping(self) -> bool:
         with store_errors():
             return bool(self.client.ping())
+
+
+def _decoded_object(text: str) -> dict[str, Any] | None:
+    """A stored JSON object, or ``None`` when the record holds something else."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _whole(text: str, default: int) -> int:
+    try:
+        return int(float(text))
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
+#: Event fields holding epoch-ms times, shown as RFC 3339.
+_EVENT_TIMES = ("at", "runAt", "nextAttemptAt")
+
+
+def _shown_event(line: str) -> dict[str, Any]:
+    """One history line as ``GET /jobs/{id}/events`` shows it; a damaged line is shown as an
+    ``undecodable`` event instead of failing the whole history."""
+    try:
+        event = json.loads(line)
+        if not isinstance(event, dict):
+            raise ValueError("not an object")
+        for name in _EVENT_TIMES:
+            if name in event:
+                event[name] = format_ms(int(event[name]))
+    except (ValueError, TypeError, OverflowError, OSError):
+        return {"at": None, "event": "undecodable", "raw": line[:200]}
+    return dict(event)
 
 
 def _reenqueue(job_id: str, out: list[str]) -> Reenqueue | None:

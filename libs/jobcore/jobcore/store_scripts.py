@@ -43,13 +43,24 @@ local function load(id)
   if not v[1] then return nil end
   local rec = {}
   for i, name in ipairs(REC_FIELDS) do rec[name] = v[i] end
-  rec.seq = tonumber(rec.seq)
-  rec.generation = tonumber(rec.generation)
-  rec.attempts = tonumber(rec.attempts)
-  rec.maxAttempts = tonumber(rec.maxAttempts)
-  rec.deliveries = tonumber(rec.deliveries)
-  rec.maxDeliveries = tonumber(rec.maxDeliveries)
+  -- A damaged field reads as its default, so every transition still works on the record.
+  rec.seq = tonumber(rec.seq) or 0
+  rec.generation = tonumber(rec.generation) or 1
+  rec.attempts = tonumber(rec.attempts) or 0
+  rec.maxAttempts = tonumber(rec.maxAttempts) or 1
+  rec.deliveries = tonumber(rec.deliveries) or 0
+  rec.maxDeliveries = tonumber(rec.maxDeliveries) or 1
   return rec
+end
+
+-- A deleted job takes its idempotency key with it (if the key still names it), so a replay
+-- afterwards creates a new job instead of answering with one that no longer exists.
+local function forget_idempotency_key(id)
+  local key = redis.call('HGET', k_job(id), 'idem')
+  if key then
+    local value = redis.call('GET', key)
+    if value and string.sub(value, 1, #id + 1) == id .. ' ' then redis.call('DEL', key) end
+  end
 end
 
 local function owner_alive(rec)
@@ -72,9 +83,13 @@ if KEYS[1] ~= '' then
   local existing = redis.call('GET', KEYS[1])
   if existing then
     local sep = string.find(existing, ' ', 1, true)
-    local old_id = string.sub(existing, 1, sep - 1)
-    if string.sub(existing, sep + 1) ~= fingerprint then return {'conflict', old_id} end
-    return {'duplicate', old_id, redis.call('HGET', k_job(old_id), 'state') or ''}
+    local old_id = string.sub(existing, 1, (sep or 1) - 1)
+    local old_state = sep and redis.call('HGET', k_job(old_id), 'state')
+    -- A key whose job is gone (or a damaged key) names nothing: the new job takes it over.
+    if old_state then
+      if string.sub(existing, sep + 1) ~= fingerprint then return {'conflict', old_id} end
+      return {'duplicate', old_id, old_state}
+    end
   end
   redis.call('SET', KEYS[1], id .. ' ' .. fingerprint, 'PX', window)
 end
@@ -85,6 +100,7 @@ local fields = {'type', jtype, 'queue', queue, 'payload', payload, 'state', stat
   'seq', seq}
 if ARGV[12] ~= '' then table.insert(fields, 'runAt'); table.insert(fields, ARGV[12]) end
 if ARGV[15] ~= '' then table.insert(fields, 'traceparent'); table.insert(fields, ARGV[15]) end
+if KEYS[1] ~= '' then table.insert(fields, 'idem'); table.insert(fields, KEYS[1]) end
 redis.call('HSET', k_job(id), unpack(fields))
 redis.call('SADD', K_TYPES, jtype)
 move_state(id, jtype, seq, nil, state)
@@ -125,41 +141,45 @@ if redelivered and owner_alive(rec) then return {'busy', rec.owner} end
 local deliveries = rec.deliveries + 1
 if deliveries > rec.maxDeliveries then
   local reason = string.format(ARGV[5], rec.deliveries)
-  finish(id, rec, 'failed', now, {'failedReason', reason})
+  finish(id, rec, 'failed', now, {'failedReason', reason, 'failure', 'delivery-cap'})
   add_event(id, {at = now, event = 'dead-lettered', reason = reason})
   return {'dead', reason}
 end
+-- ``attempts`` counts attempts started; a redelivery replaces a crashed attempt, whose
+-- number it takes over.
+local attempt = redelivered and math.max(rec.attempts, 1) or rec.attempts + 1
 redis.call('HSET', k_job(id), 'state', 'active', 'owner', wid, 'deliveries', deliveries,
-  'processedAt', now)
+  'processedAt', now, 'attempts', attempt)
 redis.call('HDEL', k_job(id), 'nextAttemptAt')
 move_state(id, rec.type, rec.seq, rec.state, 'active')
 redis.call('ZREM', K_DUE, id)
-local event = {at = now, event = 'started', attempt = rec.attempts + 1, delivery = deliveries,
+local event = {at = now, event = 'started', attempt = attempt, delivery = deliveries,
   worker = wid}
 if redelivered then event.redelivered = true end
 add_event(id, event)
 local v = redis.call('HMGET', k_job(id), 'payload', 'backoff', 'traceparent')
-return {'started', tostring(rec.attempts + 1), tostring(rec.maxAttempts), v[1], v[2],
+return {'started', tostring(attempt), tostring(rec.maxAttempts), v[1], v[2],
   v[3] or '', rec.type}
 """
 
 #: ARGV: id, generation, workerId, now, outcome, then per outcome:
-#:   completed: resultJson | retry: error, nextAttemptAt | failed: error, reason | requeue: -
+#:   completed: resultJson | retry: error, nextAttemptAt | failed: error, reason, failureKind
+#:   | requeue: -
 FINISH = r"""
 local id, gen, wid, now, outcome = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local rec = load(id)
 if not rec or rec.state ~= 'active' or rec.generation ~= gen or rec.owner ~= wid then
   return {'lost', rec and rec.state or 'missing'}
 end
-local attempt = rec.attempts + 1
+local attempt = rec.attempts
 local k = k_job(id)
 if outcome == 'completed' then
-  finish(id, rec, 'completed', now, {'attempts', attempt, 'result', ARGV[6], 'progress', 100})
+  finish(id, rec, 'completed', now, {'result', ARGV[6], 'progress', 100})
   add_event(id, {at = now, event = 'completed', attempt = attempt})
   return {'completed', tostring(attempt)}
 elseif outcome == 'retry' then
   local next_at = tonumber(ARGV[7])
-  redis.call('HSET', k, 'state', 'retrying', 'attempts', attempt, 'lastError', ARGV[6],
+  redis.call('HSET', k, 'state', 'retrying', 'lastError', ARGV[6],
     'nextAttemptAt', next_at, 'generation', rec.generation + 1)
   redis.call('HDEL', k, 'owner')
   move_state(id, rec.type, rec.seq, 'active', 'retrying')
@@ -168,14 +188,18 @@ elseif outcome == 'retry' then
     nextAttemptAt = next_at})
   return {'retrying', tostring(rec.generation + 1), rec.queue, rec.type}
 elseif outcome == 'failed' then
-  finish(id, rec, 'failed', now, {'attempts', attempt, 'lastError', ARGV[6],
-    'failedReason', ARGV[7], 'humanCheck', ARGV[8] or '0'})
+  local kind = ARGV[8]
+  finish(id, rec, 'failed', now, {'lastError', ARGV[6], 'failedReason', ARGV[7], 'failure', kind})
   add_event(id, {at = now, event = 'attempt-failed', attempt = attempt, error = ARGV[6]})
-  add_event(id, {at = now, event = 'dead-lettered', reason = ARGV[7]})
+  local dead = {at = now, event = 'dead-lettered', reason = ARGV[7]}
+  if kind == 'permanent' then dead.permanent = true end
+  if kind == 'human-check' then dead.humanCheck = true end
+  add_event(id, dead)
   return {'failed', tostring(attempt)}
 elseif outcome == 'requeue' then
+  -- A shutdown's requeue is not an attempt: the attempt and the delivery are given back.
   redis.call('HSET', k, 'state', 'waiting', 'generation', rec.generation + 1,
-    'deliveries', rec.deliveries - 1)
+    'deliveries', rec.deliveries - 1, 'attempts', math.max(rec.attempts - 1, 0))
   redis.call('HDEL', k, 'owner')
   move_state(id, rec.type, rec.seq, 'active', 'waiting')
   redis.call('ZADD', K_DUE, now, id)
@@ -205,18 +229,22 @@ add_event(id, {at = now, event = 'cancelled', from = rec.state})
 return {'cancelled'}
 """
 
-#: ARGV: id, now, resetEffects ('1' or '0'), skipHumanCheck ('1' or '0')
+#: ARGV: id, now, resetEffects ('1' or '0'), failure kinds to leave alone (comma-separated)
 RETRY = r"""
 local id, now, reset = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
 local rec = load(id)
 if not rec then return {'missing'} end
 if not RETRYABLE[rec.state] then return {'invalid', rec.state} end
 local k = k_job(id)
-if ARGV[4] == '1' and redis.call('HGET', k, 'humanCheck') == '1' then return {'needs-check'} end
+local kind = redis.call('HGET', k, 'failure')
+if not kind and redis.call('HGET', k, 'humanCheck') == '1' then kind = 'human-check' end
+if kind and string.find(',' .. ARGV[4] .. ',', ',' .. kind .. ',', 1, true) then
+  return {'skipped', kind}
+end
 redis.call('HSET', k, 'state', 'waiting', 'attempts', 0, 'deliveries', 0, 'progress', 0,
   'generation', rec.generation + 1)
 redis.call('HDEL', k, 'failedReason', 'finishedAt', 'result', 'nextAttemptAt', 'owner',
-  'processedAt', 'lastError', 'humanCheck')
+  'processedAt', 'lastError', 'failure', 'humanCheck')
 move_state(id, rec.type, rec.seq, rec.state, 'waiting')
 redis.call('ZADD', K_DUE, now, id)
 local cleared = 0
@@ -257,7 +285,9 @@ local id, now = ARGV[1], tonumber(ARGV[2])
 local rec = load(id)
 if not rec or rec.state ~= 'active' or owner_alive(rec) then return {'alive'} end
 local k = k_job(id)
-redis.call('HSET', k, 'state', 'waiting', 'generation', rec.generation + 1)
+-- The crashed attempt never ended: its number is given back (the delivery stays counted).
+redis.call('HSET', k, 'state', 'waiting', 'generation', rec.generation + 1,
+  'attempts', math.max(rec.attempts - 1, 0))
 redis.call('HDEL', k, 'owner')
 move_state(id, rec.type, rec.seq, 'active', 'waiting')
 redis.call('ZADD', K_DUE, now, id)
@@ -274,6 +304,7 @@ if not rec then return 0 end
 local allowed = false
 for i = 2, #ARGV do if ARGV[i] == rec.state then allowed = true end end
 if not allowed then return 0 end
+forget_idempotency_key(id)
 redis.call('DEL', k_job(id), k_effects(id))
 redis.call('ZREM', k_state_type(rec.state, rec.type), id)
 redis.call('ZREM', K_DUE, id)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from jobcore.errors import quoted
+
 #: Deepest nesting of arrays and objects accepted in a body (``JOBCORE_MAX_JSON_DEPTH``).
 MAX_DEPTH = 32
 
@@ -22,7 +24,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _Refused(f"duplicate key {key!r}")
+            raise _Refused(f"duplicate key {quoted(key)}")
         result[key] = value
     return result
 

@@ -13,11 +13,14 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from jobcore.clock import parse_rfc3339
-from jobcore.errors import InvalidRequest, MalformedRequest, Problem, UnknownJobType
+from jobcore.errors import InvalidRequest, MalformedRequest, Problem, UnknownJobType, quoted
 from jobcore.idempotency import key_problem
 from jobcore.limits import RequestLimits, payload_problems
+from jobcore.schema_formats import FORMAT_CHECKER
+from jobcore.schema_messages import schema_message
 from jobcore.schema_quick_check import QuickCheck, quick_check
 from jobcore.specs import JobSpec, JobTypes
+from jobcore.whole_numbers import contains_float, whole_numbers
 
 #: The limits of a parser built without settings.
 DEFAULT_LIMITS = RequestLimits()
@@ -56,7 +59,8 @@ def submission_schema(limits: RequestLimits = DEFAULT_LIMITS) -> dict[str, Any]:
                 "properties": {
                     "type": {"enum": ["fixed", "exponential"]},
                     "delayMs": backoff_ms,
-                    "maxDelayMs": backoff_ms,
+                    # null = no cap, as GET /job-types shows a policy without one.
+                    "maxDelayMs": {**backoff_ms, "type": ["integer", "null"]},
                     "jitter": {"type": ["boolean", "number"], "minimum": 0, "maximum": 1},
                 },
                 "required": ["type", "delayMs"],
@@ -91,24 +95,16 @@ def pointer(base: str, path: Any) -> str:
     return base + "".join("/" + p for p in parts)
 
 
+#: What the envelope's patterns mean, said instead of the pattern itself.
+PATTERN_MEANINGS = {
+    RFC3339_PATTERN: RFC3339_HINT,
+    IDEMPOTENCY_KEY_PATTERN: "the idempotency key must not contain control characters",
+}
+
+
 def describe(error: ValidationError) -> str:
     """A message that says what to fix, for one jsonschema error."""
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    if error.validator == "additionalProperties":
-        instance = error.instance if isinstance(error.instance, dict) else {}
-        extra = sorted(set(instance) - set(schema.get("properties", {})))
-        if schema.get("additionalProperties") is False:
-            allowed = ", ".join(sorted(schema.get("properties", {}))) or "none"
-            return f"unknown field(s) {', '.join(extra)}; allowed: {allowed}"
-    if error.validator == "required":
-        return error.message.replace("is a required property", "is required")
-    if error.validator == "pattern" and schema.get("pattern", "").startswith("^[^@"):
-        return f"{error.instance!r} is not an e-mail address"
-    if error.validator == "pattern" and schema.get("pattern") == RFC3339_PATTERN:
-        return RFC3339_HINT
-    if error.validator == "pattern" and schema.get("pattern") == IDEMPOTENCY_KEY_PATTERN:
-        return "the idempotency key must not contain control characters"
-    return str(error.message)
+    return schema_message(error, patterns=PATTERN_MEANINGS)
 
 
 def schema_problems(validator: Draft202012Validator, instance: Any, base: str) -> list[Problem]:
@@ -142,7 +138,8 @@ class SubmissionParser:
         self._envelope = Draft202012Validator(self.schema)
         self._envelope_quick = quick_check(self.schema)
         self._payload_validators = {
-            spec.name: Draft202012Validator(spec.payload_schema) for spec in job_types.specs
+            spec.name: Draft202012Validator(spec.payload_schema, format_checker=FORMAT_CHECKER)
+            for spec in job_types.specs
         }
         self._payload_quick = {
             spec.name: quick_check(spec.payload_schema) for spec in job_types.specs
@@ -158,8 +155,9 @@ class SubmissionParser:
         spec = self.job_types.find(body["type"])
         if spec is None:
             known = ", ".join(self.job_types.names())
+            unknown = quoted(body["type"])
             raise UnknownJobType(
-                [Problem("/type", f"unknown job type {body['type']!r}; known types: {known}")],
+                [Problem("/type", f"unknown job type {unknown}; known types: {known}")],
                 title="Unknown job type",
             )
         payload = body.get("payload", {})
@@ -205,6 +203,11 @@ class SubmissionParser:
         if problems:
             raise InvalidRequest(problems)
 
+        if contains_float(body):
+            # 1.0 where an integer is meant is stored (and fingerprinted) as 1.
+            body = whole_numbers(body, self.schema)
+            payload = whole_numbers(body.get("payload", {}), spec.payload_schema)
+            backoff = body.get("backoff")
         options = {
             name: body[name]
             for name in ("delaySeconds", "runAt", "maxAttempts", "backoff")

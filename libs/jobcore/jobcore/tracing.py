@@ -39,7 +39,8 @@ from opentelemetry.util.types import Attributes
 
 from jobcore import keys
 from jobcore.broker import TRACEPARENT_OPTION
-from jobcore.context import current_job
+from jobcore.context import JobContext, JobInterrupted
+from jobcore.lifecycle import AttemptOutcome
 from jobcore.settings import ENV, parse_bool
 
 #: Message option: W3C ``traceparent`` of the attempt that scheduled this retry (for a link).
@@ -321,7 +322,7 @@ class MessageTracing(Middleware):
         consumption = self._current()
         if consumption is None:
             return
-        if isinstance(exception, Shutdown):
+        if isinstance(exception, JobInterrupted | Shutdown):
             consumption.span.set_attribute("jobcore.requeued", True)
         elif exception is not None:
             consumption.span.record_exception(exception)
@@ -352,14 +353,16 @@ def stored_traceparent(client: Any) -> Callable[[str], str]:
     return read
 
 
-class JobSpanDetails(Middleware):
-    """Names the job on the attempt's span; place it after ``JobLifecycle``, which starts it."""
+class JobSpanDetails:
+    """Names the job and the attempt's outcome on its CONSUMER span (an ``AttemptListener``
+    of ``JobLifecycle``; the span is current while the lifecycle runs)."""
 
-    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        try:
-            job = current_job()
-        except RuntimeError:
-            return
+    def attempt_started(self, job: JobContext) -> None:
         span = trace.get_current_span()
         span.set_attribute("jobcore.job.type", job.type)
         span.set_attribute("jobcore.attempt", job.attempt)
+
+    def attempt_ended(
+        self, job: JobContext, outcome: AttemptOutcome, exception: BaseException | None
+    ) -> None:
+        trace.get_current_span().set_attribute("jobcore.outcome", str(outcome))

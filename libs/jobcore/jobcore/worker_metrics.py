@@ -15,12 +15,12 @@ from wsgiref.simple_server import WSGIServer
 
 import dramatiq
 import structlog
-from dramatiq.middleware import Middleware, Shutdown
+from dramatiq.middleware import Middleware
 from prometheus_client import start_http_server
 
 from jobcore import metrics
-from jobcore.context import current_job
-from jobcore.execution import attempt_outcome
+from jobcore.context import JobContext
+from jobcore.lifecycle import AttemptOutcome
 
 #: Seconds between attempts to bind the metrics port while another process holds it.
 TAKEOVER_INTERVAL = 5.0
@@ -29,12 +29,8 @@ log = structlog.get_logger("jobcore.metrics")
 
 
 class JobMetrics(Middleware):
-    """Counts each attempt's start and outcome; place it after ``JobLifecycle``.
-
-    Its ``before`` hook runs once the lifecycle has started the job (``current_job`` is
-    set) and its ``after`` hook before the lifecycle records the outcome, by the same
-    rule: a failure on the last attempt, or one needing a human, is a dead letter.
-    """
+    """Counts each attempt's start and outcome (an ``AttemptListener`` of ``JobLifecycle``,
+    which computes the outcome once), and serves the worker's metrics port."""
 
     def __init__(self, job_types: list[str], port: int, host: str = "0.0.0.0") -> None:
         self.job_types = job_types
@@ -47,42 +43,30 @@ class JobMetrics(Middleware):
 
     # --- counting ------------------------------------------------------------------
 
-    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
-        try:
-            job = current_job()
-        except RuntimeError:
-            return
+    def attempt_started(self, job: JobContext) -> None:
         metrics.JOBS_STARTED.labels(type=job.type).inc()
         self._started.at = time.perf_counter()
 
-    def after_process_message(
-        self,
-        broker: dramatiq.Broker,
-        message: Any,
-        *,
-        result: Any = None,
-        exception: BaseException | None = None,
+    def attempt_ended(
+        self, job: JobContext, outcome: AttemptOutcome, exception: BaseException | None
     ) -> None:
         started_at = getattr(self._started, "at", None)
         self._started.at = None
-        try:
-            job = current_job()
-        except RuntimeError:
-            return
-        if started_at is None or isinstance(exception, Shutdown):
+        metrics.JOB_OUTCOMES.labels(type=job.type, outcome=outcome).inc()
+        if started_at is None or outcome is AttemptOutcome.REQUEUED:
             return  # a requeue by shutdown is not an attempt
-        outcome = "succeeded" if exception is None else "failed"
-        metrics.JOB_DURATION.labels(type=job.type, outcome=outcome).observe(
-            time.perf_counter() - started_at
-        )
-        if exception is None:
+        succeeded = outcome is AttemptOutcome.COMPLETED
+        metrics.JOB_DURATION.labels(
+            type=job.type, outcome="succeeded" if succeeded else "failed"
+        ).observe(time.perf_counter() - started_at)
+        if succeeded:
             metrics.JOBS_SUCCEEDED.labels(type=job.type).inc()
             return
         metrics.JOBS_FAILED.labels(type=job.type).inc()
-        if attempt_outcome(job, exception) == "failed":
-            metrics.JOBS_DEAD_LETTERED.labels(type=job.type).inc()
-        else:
+        if outcome is AttemptOutcome.RETRYING:
             metrics.JOBS_RETRIED.labels(type=job.type).inc()
+        else:
+            metrics.JOBS_DEAD_LETTERED.labels(type=job.type).inc()
 
     # --- the metrics port ----------------------------------------------------------
 

@@ -12,6 +12,7 @@ from jobcore.settings import Settings
 from jobcore.specs import load_job_types
 from jobcore.submission import SubmissionParser
 from jobcore_api import auth, observability, openapi, problems, resources
+from jobcore_api.query_parameters import QueryParameterCheck
 from jobcore_api.schedules_resource import SchedulesResource
 
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     middleware: list[object] = [observability.RequestTelemetry()]
     if api_keys:
         middleware.append(auth.ApiKeyAuth(api_keys))
+    middleware.append(QueryParameterCheck())
 
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True

@@ -77,7 +77,15 @@ def parse_api_keys(text: str) -> tuple[ApiKey, ...]:
             )
         if any(k.name == name for k in found):
             raise ConfigurationError(f"JOBCORE_API_KEYS names {name!r} twice")
-        found.append(ApiKey(name, role, _digest(secret)))
+        digest = _digest(secret)
+        same = next((k for k in found if hmac.compare_digest(k.digest, digest)), None)
+        if same is not None:
+            # One secret must name one key: otherwise it would act with whichever came first.
+            raise ConfigurationError(
+                f"JOBCORE_API_KEYS entries {same.name!r} and {name!r} have the same secret; "
+                "give every key its own"
+            )
+        found.append(ApiKey(name, role, digest))
     return tuple(found)
 
 

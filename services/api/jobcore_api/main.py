@@ -10,10 +10,14 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from jobcore.errors import ConfigurationError
 from jobcore.logs import configure_logging
 from jobcore.metrics_files import prepare_multiprocess_dir
 from jobcore.settings import Settings
+from jobcore.specs import load_job_types
+from jobcore.startup import refuse_to_start_on_configuration_errors
 from jobcore.tracing import configure_tracing, shutdown_tracing
+from jobcore_api.auth import parse_api_keys
 
 
 class JobcoreGunicorn(BaseApplication):  # type: ignore[misc]
@@ -103,7 +107,8 @@ def _flush_spans(arbiter: Any, worker: Any) -> None:
 
 
 def refuse_taken_port(bind: str) -> None:
-    """Exit if something already listens on ``bind`` (checked without SO_REUSEPORT)."""
+    """Refuse to start if something already listens on ``bind`` (checked without
+    SO_REUSEPORT, which would otherwise let a second API share the port silently)."""
     host, _, port = bind.rpartition(":")
     if not port.isdigit():
         return  # a unix socket or another form gunicorn checks itself
@@ -112,17 +117,21 @@ def refuse_taken_port(bind: str) -> None:
         try:
             probe.bind((host.strip("[]") or "0.0.0.0", int(port)))
         except OSError as exc:
-            raise SystemExit(f"jobcore-api: cannot listen on {bind}: {exc.strerror}") from exc
+            raise ConfigurationError(f"cannot listen on {bind}: {exc.strerror}") from exc
 
 
 def main(argv: list[str] | None = None) -> None:
-    settings = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="jobcore-api", description=__doc__)
-    parser.add_argument("--bind", default=f"{settings.api_host}:{settings.api_port}")
-    args = parser.parse_args(argv)
-    configure_logging(settings.log_level, service="api", redact=settings.redacted_fields)
-    if settings.api_reuse_port:
-        refuse_taken_port(args.bind)
+    with refuse_to_start_on_configuration_errors("api"):
+        settings = Settings.from_env()
+        parser = argparse.ArgumentParser(prog="jobcore-api", description=__doc__)
+        parser.add_argument("--bind", default=f"{settings.api_host}:{settings.api_port}")
+        args = parser.parse_args(argv)
+        configure_logging(settings.log_level, service="api", redact=settings.redacted_fields)
+        # Checked before the fork, so a bad setting stops the API once, not in every worker.
+        parse_api_keys(settings.api_keys)
+        load_job_types(settings.job_modules)
+        if settings.api_reuse_port:
+            refuse_taken_port(args.bind)
     # Before gunicorn forks: every worker writes its request metrics under one directory.
     prepare_multiprocess_dir("api")
     JobcoreGunicorn(gunicorn_options(settings, args.bind)).run()

@@ -13,10 +13,18 @@ import falcon
 
 from jobcore.lifecycle import ALL_STATES
 from jobcore.metrics import CONTENT_TYPE_LATEST
+from jobcore.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA
 from jobcore.settings import Settings
 from jobcore.submission import SubmissionParser
 
 PROBLEM_JSON = "application/problem+json"
+#: Present only on a record Redis holds damaged: the fields that could not be read.
+RECORD_ERRORS = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "present only when the stored record is damaged: the fields that could "
+    "not be read (shown with their defaults)",
+}
 
 #: The seeds' request bodies, offered as examples of ``POST /jobs``.
 SUBMIT_EXAMPLES: dict[str, dict[str, Any]] = {
@@ -152,6 +160,7 @@ def _schemas(parser: SubmissionParser) -> dict[str, Any]:
                 "nextAttemptAt": _nullable(_ref("Time")),
                 "runAt": _nullable(_ref("Time")),
                 "traceId": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                "recordErrors": RECORD_ERRORS,
             },
         },
         "JobStatus": {
@@ -173,6 +182,7 @@ def _schemas(parser: SubmissionParser) -> dict[str, Any]:
                 "processedAt": _nullable(_ref("Time")),
                 "failedReason": {"type": ["string", "null"]},
                 "attempts": count,
+                "recordErrors": RECORD_ERRORS,
             },
         },
         "JobPage": {
@@ -196,7 +206,13 @@ def _schemas(parser: SubmissionParser) -> dict[str, Any]:
                     "items": {
                         "type": "object",
                         "required": ["at", "event"],
-                        "properties": {"at": _ref("Time"), "event": {"type": "string"}},
+                        "properties": {
+                            "at": {
+                                **_nullable(_ref("Time")),
+                                "description": "null only on an undecodable event",
+                            },
+                            "event": {"type": "string"},
+                        },
                     },
                 },
             },
@@ -231,6 +247,12 @@ def _schemas(parser: SubmissionParser) -> dict[str, Any]:
                             "payloadSchema": {"type": "object"},
                             "retry": {"type": "object"},
                             "timeLimitMs": {"type": "integer", "minimum": 1},
+                            "interruptible": {"type": "boolean"},
+                            "permanentErrors": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                                "description": "exception classes never retried",
+                            },
                         },
                     },
                 }
@@ -293,8 +315,17 @@ def _schemas(parser: SubmissionParser) -> dict[str, Any]:
         },
         "DeadRetried": {
             "type": "object",
-            "required": ["retried", "skipped"],
-            "properties": {"retried": count, "skipped": count},
+            "required": ["retried", "skipped", "skippedByFailure"],
+            "properties": {
+                "retried": count,
+                "skipped": count,
+                "skippedByFailure": {
+                    **counts,
+                    "description": "jobs left alone, by why they failed: human-check (an "
+                    "unfinished effect; retry with effects=reset after checking), permanent "
+                    "(retry with includePermanent)",
+                },
+            },
         },
         "DeadPurged": {
             "type": "object",
@@ -529,16 +560,16 @@ def _paths(settings: Settings, parser: SubmissionParser) -> dict[str, Any]:
         "/jobs/dead/retry": {
             "post": {
                 "operationId": "retryDeadLetters",
-                "summary": "Retry dead letters in bulk; jobs failed by an unfinished effect "
-                "are skipped unless includeUnfinishedEffects. " + admin,
+                "summary": "Retry dead letters in bulk (at most 1,000 per call, oldest first); "
+                "jobs that need a human check are skipped unless effects=reset, jobs failed "
+                "permanently unless includePermanent. " + admin,
                 "requestBody": _body(
                     {
-                        "type": "object",
+                        **BULK_RETRY_SCHEMA,
                         "properties": {
+                            **BULK_RETRY_SCHEMA["properties"],
                             "type": {"type": "string", "enum": _type_names(parser)},
-                            "includeUnfinishedEffects": {"type": "boolean"},
                         },
-                        "additionalProperties": False,
                     },
                     required=False,
                 ),
@@ -577,14 +608,7 @@ def _paths(settings: Settings, parser: SubmissionParser) -> dict[str, Any]:
             "post": {
                 "operationId": "retryJob",
                 "summary": "Retry a failed or cancelled job (attempts reset). " + admin,
-                "requestBody": _body(
-                    {
-                        "type": "object",
-                        "properties": {"effects": {"enum": ["keep", "reset"]}},
-                        "additionalProperties": False,
-                    },
-                    required=False,
-                ),
+                "requestBody": _body(RETRY_SCHEMA, required=False),
                 "responses": _responses(job_ops, {"200": _json("the record", "Job")}),
             },
         },

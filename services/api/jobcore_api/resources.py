@@ -10,11 +10,12 @@ import structlog
 
 from jobcore.admission import QueueAdmission
 from jobcore.clock import now_ms
-from jobcore.errors import InvalidRequest, Problem
+from jobcore.errors import InvalidRequest, Problem, quoted
 from jobcore.idempotency import CLIENT_NAMESPACE, parse_header
 from jobcore.jobs import Jobs
 from jobcore.lifecycle import State
 from jobcore.listing import filter_problems, raise_for
+from jobcore.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA, checked_body
 from jobcore.settings import Settings
 from jobcore.submission import SubmissionParser
 from jobcore_api.problems import RETRY_AFTER_SECONDS
@@ -22,6 +23,10 @@ from jobcore_api.strict_json import read_json
 
 #: Page size of listings when the client names none.
 DEFAULT_LIMIT = 50
+#: The query parameters of a listing.
+LIST_PARAMETERS = frozenset({"state", "type", "limit", "cursor"})
+#: The query parameters of the dead-letter listing (its state is fixed).
+DEAD_LIST_PARAMETERS = frozenset({"type", "limit", "cursor"})
 #: A whole number as a query parameter: ASCII digits only (``str.isdigit`` takes "²").
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
@@ -70,6 +75,8 @@ class ListQuery:
 
 class JobsResource:
     """``POST /jobs`` submits; ``GET /jobs`` lists."""
+
+    query_parameters = {"GET": LIST_PARAMETERS}
 
     def __init__(
         self,
@@ -143,17 +150,12 @@ class JobRetryResource:
         self.settings = settings
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        effects = "keep"
-        if req.content_length:
-            body = read_json(req, self.settings.max_body_bytes)
-            if not isinstance(body, dict) or set(body) - {"effects"}:
-                raise InvalidRequest(
-                    [Problem("", 'the body may only hold {"effects": "keep" | "reset"}')]
-                )
-            effects = body.get("effects", "keep")
-            if effects not in ("keep", "reset"):
-                raise InvalidRequest([Problem("/effects", 'must be "keep" or "reset"')])
-        resp.media = self.jobs.retry(job_id, reset_effects=effects == "reset").to_api()
+        body = checked_body(RETRY_SCHEMA, self._body(req))
+        reset = body.get("effects") == "reset"
+        resp.media = self.jobs.retry(job_id, reset_effects=reset).to_api()
+
+    def _body(self, req: falcon.Request) -> Any:
+        return read_json(req, self.settings.max_body_bytes) if req.content_length else None
 
 
 class StatsResource:
@@ -166,6 +168,8 @@ class StatsResource:
 
 class DeadLettersResource:
     """``GET /jobs/dead``: failed jobs, newest first, optionally of one type."""
+
+    query_parameters = {"GET": DEAD_LIST_PARAMETERS, "DELETE": frozenset({"type"})}
 
     def __init__(self, jobs: Jobs) -> None:
         self.jobs = jobs
@@ -187,24 +191,20 @@ class DeadLettersRetryResource:
         self.settings = settings
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body: dict[str, Any] = {}
-        if req.content_length:
-            raw = read_json(req, self.settings.max_body_bytes)
-            if not isinstance(raw, dict) or set(raw) - {"type", "includeUnfinishedEffects"}:
-                raise InvalidRequest(
-                    [Problem("", 'the body may hold "type" and "includeUnfinishedEffects" only')]
-                )
-            body = raw
+        raw = read_json(req, self.settings.max_body_bytes) if req.content_length else None
+        body = checked_body(BULK_RETRY_SCHEMA, raw)
         job_type = body.get("type")
         if job_type is not None:
             canonical = self.jobs.job_types.canonical_name(job_type)
             if canonical is None:
-                raise InvalidRequest([Problem("/type", f"unknown job type {job_type!r}")])
+                raise InvalidRequest([Problem("/type", f"unknown job type {quoted(job_type)}")])
             job_type = canonical
-        include = body.get("includeUnfinishedEffects", False)
-        if not isinstance(include, bool):
-            raise InvalidRequest([Problem("/includeUnfinishedEffects", "must be true or false")])
-        resp.media = self.jobs.retry_dead(job_type=job_type, include_human_check=include)
+        done = self.jobs.retry_dead(
+            job_type=job_type,
+            reset_effects=body.get("effects") == "reset",
+            include_permanent=body.get("includePermanent", False),
+        )
+        resp.media = done.to_api()
 
 
 class JobTypesResource:

@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 
 from jobcore.settings import ENV, REDIS_URL_FILE, Settings
+from jobcore.startup import refuse_to_start_on_configuration_errors
 from jobcore_devstack.redis_server import RedisServer, free_port
 from jobcore_devstack.smtp_sink import ReceivedMail, SmtpSink
+from jobcore_devstack.stack_lock import StackLock
 from jobcore_devstack.supervisor import Service, Supervisor, say
 
 #: Port of the SMTP sink when it is free (a free one is picked otherwise).
@@ -36,9 +38,19 @@ def _log_mail(mail: ReceivedMail) -> None:
 
 def main() -> None:
     os.environ.setdefault("TZ", "UTC")
-    settings = Settings.from_env({k: v for k, v in os.environ.items() if k != "REDIS_URL"})
+    with refuse_to_start_on_configuration_errors("stack"):
+        settings = Settings.from_env({k: v for k, v in os.environ.items() if k != "REDIS_URL"})
+        lock = StackLock(Path(settings.var_dir)).acquire()
+    try:
+        status = run_stack(settings)
+    finally:
+        lock.release()
+    sys.exit(status)
+
+
+def run_stack(settings: Settings) -> int:
+    """Start every service, supervise them until Ctrl-C; the exit status."""
     var_dir = Path(settings.var_dir)
-    var_dir.mkdir(parents=True, exist_ok=True)
     url_file = var_dir / REDIS_URL_FILE
     env = dict(os.environ, PYTHONUNBUFFERED="1")
 
@@ -71,7 +83,7 @@ def main() -> None:
         supervisor.add(extra)
     say("stack", f"API on http://{settings.api_host}:{settings.api_port} — Ctrl-C stops everything")
     try:
-        supervisor.run()
+        return supervisor.run()
     finally:
         supervisor.stop_all()
         if sink:

@@ -25,6 +25,7 @@ from jobcore.runtime import build_runtime
 from jobcore.schedules import ScheduleBook
 from jobcore.settings import Settings
 from jobcore.specs import load_job_types
+from jobcore.startup import refuse_to_start_on_configuration_errors
 from jobcore.tracing import configure_tracing, shutdown_tracing
 from jobcore_scheduler.presence import SchedulerPresence
 from jobcore_scheduler.ticks import TickBroker, TickHandler, tick_actor
@@ -69,11 +70,12 @@ def use_utc() -> None:
 def main(argv: list[str] | None = None) -> None:
     argparse.ArgumentParser(prog="jobcore-scheduler", description=__doc__).parse_args(argv)
     use_utc()
-    settings = Settings.from_env()
-    configure_logging(settings.log_level, service="scheduler", redact=settings.redacted_fields)
-    configure_tracing("jobcore-scheduler")
-    runtime = build_runtime(settings, job_types=load_job_types(settings.job_modules))
-    book = ScheduleBook(runtime)
+    with refuse_to_start_on_configuration_errors("scheduler"):
+        settings = Settings.from_env()
+        configure_logging(settings.log_level, service="scheduler", redact=settings.redacted_fields)
+        configure_tracing("jobcore-scheduler")
+        runtime = build_runtime(settings, job_types=load_job_types(settings.job_modules))
+        book = ScheduleBook(runtime)
     stop = GracefulStop()
     handler = TickHandler(book)
 

@@ -24,11 +24,11 @@ runtime = build_runtime(settings, job_types=job_types)
 presence = WorkerPresence(
     runtime, list(settings.queues or runtime.job_types.queues()), lambda: lifecycle.in_flight()
 )
-lifecycle = JobLifecycle(runtime, presence.current_id)
+job_metrics = JobMetrics(runtime.job_types.names(), settings.worker_metrics_port)
+# The lifecycle computes each attempt's outcome once and tells the metrics and the span.
+lifecycle = JobLifecycle(runtime, presence.current_id, listeners=(job_metrics, JobSpanDetails()))
 runtime.broker.add_middleware(presence)
 runtime.broker.add_middleware(lifecycle)
-# After the lifecycle: they read the job it started, before it records the outcome.
-runtime.broker.add_middleware(JobSpanDetails())
-runtime.broker.add_middleware(JobMetrics(runtime.job_types.names(), settings.worker_metrics_port))
+runtime.broker.add_middleware(job_metrics)
 actors = bind_implementations(runtime, implementations)
 broker = runtime.broker

@@ -16,8 +16,12 @@ import subprocess
 import sys
 import time
 
+from jobcore.execution import check_implementations
 from jobcore.metrics_files import prepare_multiprocess_dir
 from jobcore.settings import Settings
+from jobcore.startup import refuse_to_start_on_configuration_errors
+from jobcore_worker.jobs import IMPLEMENTATIONS
+from jobcore_worker.plugins import load_plugins
 
 #: Pause before restarting a process, doubled while it keeps dying young, in seconds.
 RESTART_PAUSE = 0.5
@@ -75,7 +79,7 @@ def _say(text: str) -> None:
     sys.stderr.flush()
 
 
-def dramatiq_command(threads: int, queues: list[str]) -> list[str]:
+def dramatiq_command(threads: int, queues: list[str], shutdown_timeout: float) -> list[str]:
     command = [
         sys.executable,
         "-m",
@@ -86,6 +90,10 @@ def dramatiq_command(threads: int, queues: list[str]) -> list[str]:
         "1",
         "--threads",
         str(threads),
+        # How long a stopping process waits for its running jobs before it exits anyway
+        # (a job still running then is recovered as an orphan).
+        "--worker-shutdown-timeout",
+        str(int(shutdown_timeout * 1000)),
     ]
     if queues:
         command += ["--queues", *queues]
@@ -93,7 +101,14 @@ def dramatiq_command(threads: int, queues: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    settings = Settings.from_env()
+    with refuse_to_start_on_configuration_errors("worker"):
+        settings = Settings.from_env()
+        # The job types and their implementations, checked once before any process starts.
+        check_implementations(*load_plugins(settings.job_modules, IMPLEMENTATIONS))
+    _supervise(settings, argv)
+
+
+def _supervise(settings: Settings, argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(prog="jobcore-worker", description=__doc__)
     parser.add_argument(
         "--queues",
@@ -109,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["JOBCORE_WORKER_QUEUES"] = ",".join(queues)
     # Every Dramatiq process started below writes its metrics under this one directory.
     prepare_multiprocess_dir("worker")
-    command = dramatiq_command(args.threads, queues)
+    command = dramatiq_command(args.threads, queues, settings.worker_shutdown_timeout)
     processes = [WorkerProcess(i, command) for i in range(max(args.processes, 1))]
 
     stopping = False
