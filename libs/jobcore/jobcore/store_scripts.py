@@ -141,7 +141,10 @@ if redelivered and owner_alive(rec) then return {'busy', rec.owner} end
 local deliveries = rec.deliveries + 1
 if deliveries > rec.maxDeliveries then
   local reason = string.format(ARGV[5], rec.deliveries)
-  finish(id, rec, 'failed', now, {'failedReason', reason, 'failure', 'delivery-cap'})
+  -- A redelivered job's last attempt was cut short by a crash: its number is given back.
+  local attempts = redelivered and math.max(rec.attempts - 1, 0) or rec.attempts
+  finish(id, rec, 'failed', now,
+    {'failedReason', reason, 'failure', 'delivery-cap', 'attempts', attempts})
   add_event(id, {at = now, event = 'dead-lettered', reason = reason})
   return {'dead', reason}
 end
