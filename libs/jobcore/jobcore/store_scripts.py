@@ -26,8 +26,11 @@ local function add_event(id, event)
 end
 
 -- A completed job never runs, moves or retries again: what only those read goes with it
--- (the record of a no-op job then fits a 512-byte listpack).
-local AFTER_COMPLETED = {'owner', 'nextAttemptAt', 'backoff', 'traceparent', 'generation', 'seq'}
+-- (the record of a no-op job then fits a 512-byte listpack). Its idempotency key goes too:
+-- a completed job is never purged, and retention (at least the idempotency window) comes
+-- after the key has expired.
+local AFTER_COMPLETED = {'owner', 'nextAttemptAt', 'backoff', 'traceparent', 'generation', 'seq',
+                         'idem'}
 local AFTER_OTHER_ENDS = {'owner', 'nextAttemptAt'}
 local function finish(id, rec, to, now, fields)
   redis.call('HSET', k_job(id), 'state', to, 'finishedAt', now, unpack(fields))
