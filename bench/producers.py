@@ -17,11 +17,11 @@ import redis
 from bench.bare_broker import QUEUE, bare_broker
 from jobcore.broker import DRAMATIQ_NAMESPACE, MessageSender, build_broker
 from jobcore.clock import now_ms
+from jobcore.intake.submission import SubmissionParser
 from jobcore.jobs import Jobs
 from jobcore.runtime import build_runtime
 from jobcore.settings import Settings
-from jobcore.submission import SubmissionParser
-from jobcore.tracing import MessageTracing, stored_traceparent
+from jobcore.telemetry.tracing import MessageTracing, stored_traceparent
 
 #: Broker namespace where pre-filled messages wait for ``release_parked``.
 PARKED_NAMESPACE = "bench-parked"

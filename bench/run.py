@@ -29,7 +29,7 @@ from bench.report import print_table
 from bench.scale import RecordTemplate, record_memory, scale_bench
 from bench.summary import medians
 from jobcore.settings import Settings
-from jobcore.tracing import configure_tracing
+from jobcore.telemetry.tracing import configure_tracing
 from jobcore_devstack.redis_server import RedisServer, free_port
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,10 +15,10 @@ import pytest
 import requests
 from falcon import testing
 
-from jobcore.records import JobRecord
+from jobcore.model.records import JobRecord
+from jobcore.model.specs import load_job_types
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.settings import ENV, Settings
-from jobcore.specs import load_job_types
 from jobcore_api.app import create_app
 from jobcore_devstack.redis_server import RedisServer, free_port
 from jobcore_devstack.smtp_sink import SmtpSink

@@ -7,10 +7,10 @@ import sys
 import time
 from typing import Any
 
-from jobcore.backoff import Backoff, RetryPolicy
-from jobcore.context import JobContext
 from jobcore.errors import PermanentError
-from jobcore.specs import JobSpec
+from jobcore.execution.context import JobContext
+from jobcore.model.backoff import Backoff, RetryPolicy
+from jobcore.model.specs import JobSpec
 
 #: Holds the GIL in one C call for ``seconds`` (no other thread of the process runs).
 HOLD_GIL = JobSpec(

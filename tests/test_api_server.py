@@ -10,7 +10,7 @@ import pytest
 from gunicorn.config import Config
 
 from jobcore.settings import Settings
-from jobcore_api.main import AccessLogOnDemand, gunicorn_options
+from jobcore_api.serve import AccessLogOnDemand, gunicorn_options
 
 
 def _logger(options: dict[str, Any]) -> AccessLogOnDemand:

@@ -26,8 +26,8 @@ import yaml
 from conftest import BIN, FAST_ENV, ROOT, wait_until
 
 from jobcore.cli import build_parser
-from jobcore.redis_server_config import RECOMMENDED_ARGS
 from jobcore.settings import ENV, Settings
+from jobcore.store.redis_server_config import RECOMMENDED_ARGS
 from jobcore_devstack.redis_server import RedisServer, free_port
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"

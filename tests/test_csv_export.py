@@ -9,8 +9,8 @@ from pathlib import Path
 
 from conftest import submit, wait_for_state
 
-from jobcore import keys
 from jobcore.jobs import new_job_id
+from jobcore.store import keys
 
 
 def _written(runtime, api, payload) -> bytes:

@@ -20,10 +20,10 @@ import pytest
 import requests
 from conftest import FAST_ENV, ApiProcess, WorkerProcess, service_env, wait_for_state, wait_until
 
+from jobcore.intake.submission import SubmissionParser
+from jobcore.model.specs import load_job_types
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.settings import ENV, Settings
-from jobcore.specs import load_job_types
-from jobcore.submission import SubmissionParser
 from jobcore_devstack.redis_server import RedisServer, free_port
 from jobcore_devstack.smtp_sink import SmtpSink
 

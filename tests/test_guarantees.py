@@ -13,7 +13,7 @@ from falcon import testing
 from jobcore.clock import format_ms, now_ms
 from jobcore.jobs import new_job_id
 from jobcore.runtime import Runtime
-from jobcore.store import NewJob
+from jobcore.store.record_store import NewJob
 from jobcore_api.app import create_app
 
 
@@ -346,9 +346,9 @@ def test_a_stale_duplicate_skipped_beside_its_running_job_does_not_strand_it(
     while the job runs; the job still finishes."""
     from conftest import WorkerProcess, service_env
 
+    from jobcore.intake.submission import SubmissionParser
     from jobcore.runtime import build_runtime
     from jobcore.settings import ENV, Settings
-    from jobcore.submission import SubmissionParser
     from jobcore_devstack.redis_server import RedisServer
 
     server = RedisServer(tmp_path / "redis").start()
@@ -395,7 +395,7 @@ def test_a_key_replayed_after_its_job_was_purged_creates_a_new_job(api, runtime,
 
 
 def test_retention_deletes_the_idempotency_key_with_the_job(api, runtime, settings):
-    from jobcore.retention import RetentionPruner
+    from jobcore.store.retention import RetentionPruner
 
     key = unique("pruned")
     job_id = submit(
@@ -414,7 +414,7 @@ def test_retention_deletes_the_idempotency_key_with_the_job(api, runtime, settin
 
 
 def test_a_key_naming_a_job_that_is_gone_is_taken_over_by_the_new_job(api, runtime):
-    from jobcore import keys
+    from jobcore.store import keys
 
     key = unique("gone")
     first = submit(api, {"type": "dummy", "payload": {}, "idempotencyKey": key})["jobId"]

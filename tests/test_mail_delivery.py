@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import WorkerProcess, service_env, wait_for_state
 
+from jobcore.intake.submission import SubmissionParser
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.settings import ENV, Settings
-from jobcore.submission import SubmissionParser
 from jobcore_devstack.redis_server import RedisServer, free_port
 from jobcore_devstack.smtp_sink import SmtpSink
 

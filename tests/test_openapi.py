@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from jobcore.submission import SUBMISSION_SCHEMA
+from jobcore.intake.submission import SUBMISSION_SCHEMA
 from jobcore_api.app import create_app
 from jobcore_api.openapi import SUBMIT_EXAMPLES
 

@@ -6,13 +6,13 @@ import pytest
 from conftest import submit, wait_for_state
 from dramatiq.middleware import Shutdown
 
-from jobcore.backoff import Backoff
-from jobcore.context import JobContext, JobInterrupted
-from jobcore.effects import EffectGuard, HumanCheckRequired
 from jobcore.errors import PermanentError
-from jobcore.execution import attempt_outcome
-from jobcore.lifecycle import AttemptOutcome
-from jobcore.specs import JobSpec
+from jobcore.execution.context import JobContext, JobInterrupted
+from jobcore.execution.effects import EffectGuard, HumanCheckRequired
+from jobcore.execution.job_lifecycle import attempt_outcome
+from jobcore.model.backoff import Backoff
+from jobcore.model.specs import JobSpec
+from jobcore.model.states import AttemptOutcome
 
 
 def _job(attempt: int = 1, max_attempts: int = 3) -> JobContext:

@@ -12,9 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobcore import keys
 from jobcore.errors import InvalidRequest, MalformedRequest, UnknownJobType
-from jobcore.idempotency import (
+from jobcore.intake.idempotency import (
     CLIENT_NAMESPACE,
     canonical_json,
     digest,
@@ -22,10 +21,11 @@ from jobcore.idempotency import (
     key_problem,
     parse_header,
 )
-from jobcore.limits import INT64_MAX, INT64_MIN, RequestLimits, payload_problems
-from jobcore.specs import BUILTIN_SPECS, builtin_job_types
-from jobcore.strict_json import parse_strict
-from jobcore.submission import SubmissionParser
+from jobcore.intake.limits import INT64_MAX, INT64_MIN, RequestLimits, payload_problems
+from jobcore.intake.strict_json import parse_strict
+from jobcore.intake.submission import SubmissionParser
+from jobcore.model.specs import BUILTIN_SPECS, builtin_job_types
+from jobcore.store import keys
 
 PARSER = SubmissionParser(builtin_job_types())
 #: A hundred examples per property; no example database left in the working tree.
@@ -268,7 +268,7 @@ def test_every_builtin_job_type_bounds_sizes_and_durations(spec):
 @FAST
 @given(st.text(max_size=80) | emails | st.from_regex(r"\A[^@]{1,10}@[^@]{1,20}\Z"))
 def test_the_payload_schema_and_the_mailer_agree_on_what_an_address_is(text):
-    from jobcore.email_addresses import address_problem
+    from jobcore.model.email_addresses import address_problem
 
     body = {"type": "email", "payload": {"to": text, "subject": "s", "body": "b"}}
     try:

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from jobcore.schema_quick_check import quick_check
-from jobcore.specs import BUILTIN_SPECS, builtin_job_types
-from jobcore.submission import SubmissionParser, submission_schema
+from jobcore.intake.schema_quick_check import quick_check
+from jobcore.intake.submission import SubmissionParser, submission_schema
+from jobcore.model.specs import BUILTIN_SPECS, builtin_job_types
 
 FAST = settings(
     max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]

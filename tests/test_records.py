@@ -9,9 +9,9 @@ import pytest
 from conftest import BIN, submit
 from falcon import testing
 
-from jobcore import keys
 from jobcore.jobs import new_job_id
 from jobcore.runtime import Runtime
+from jobcore.store import keys
 
 #: Every read that can include a job, by path (``{id}`` is the damaged job's id).
 READS = (

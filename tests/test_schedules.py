@@ -15,14 +15,13 @@ import dramatiq
 import pytest
 from conftest import submit, wait_for_state
 
-from jobcore import keys
 from jobcore.clock import now_ms
-from jobcore.cron import Cron
 from jobcore.errors import ConfigurationError
-from jobcore.lifecycle import ALL_STATES
-from jobcore.retention import RetentionPruner
+from jobcore.intake.submission import SubmissionParser
+from jobcore.model.states import ALL_STATES
 from jobcore.runtime import Runtime, build_runtime
-from jobcore.schedules import (
+from jobcore.scheduling.cron import Cron
+from jobcore.scheduling.schedules import (
     CLEANUP,
     HEARTBEAT,
     Schedule,
@@ -30,7 +29,8 @@ from jobcore.schedules import (
     fire_time,
     idempotency_key,
 )
-from jobcore.submission import SubmissionParser
+from jobcore.store import keys
+from jobcore.store.retention import RetentionPruner
 
 #: The Redis database these tests own (the shared fixtures use database 0).
 OWN_DB = 7

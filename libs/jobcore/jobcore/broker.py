@@ -19,8 +19,8 @@ from dramatiq.errors import BrokerConnectionError, ConnectionClosed
 from dramatiq.middleware import Middleware, TimeLimit
 
 from jobcore.errors import StoreUnavailable
-from jobcore.redis_connection import connect
 from jobcore.settings import Settings
+from jobcore.store.connection import connect
 
 #: Message option carrying the record generation the message was sent for.
 GENERATION_OPTION = "jobcore_generation"

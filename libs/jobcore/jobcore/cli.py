@@ -20,7 +20,6 @@ from typing import Any
 
 import structlog
 
-from jobcore.admission import QueueAdmission
 from jobcore.clock import now_ms
 from jobcore.errors import (
     ConfigurationError,
@@ -33,17 +32,18 @@ from jobcore.errors import (
     QueueFull,
     StoreUnavailable,
 )
-from jobcore.lifecycle import ALL_STATES
-from jobcore.limits import RequestLimits
-from jobcore.listing import filter_problems, raise_for
-from jobcore.presence import live_processes
+from jobcore.execution.presence import live_processes
+from jobcore.intake.admission import QueueAdmission
+from jobcore.intake.limits import RequestLimits
+from jobcore.intake.listing import filter_problems, raise_for
+from jobcore.intake.strict_json import parse_strict
+from jobcore.intake.submission import SubmissionParser
+from jobcore.model.specs import load_job_types
+from jobcore.model.states import ALL_STATES
 from jobcore.runtime import Runtime, build_runtime
-from jobcore.schedules import ScheduleBook
+from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import DEFAULT_SOURCE, REDIS_URL_FILE, Settings
-from jobcore.specs import load_job_types
-from jobcore.strict_json import parse_strict
-from jobcore.submission import SubmissionParser
-from jobcore.tracing import configure_tracing, shutdown_tracing
+from jobcore.telemetry.tracing import configure_tracing, shutdown_tracing
 
 #: Exit codes.
 EXIT_OK = 0

@@ -7,20 +7,20 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from jobcore.backoff import RetryPolicy
 from jobcore.broker import MessageSender, ready_queue_key
 from jobcore.clock import now_ms
 from jobcore.errors import IdempotencyConflict, InvalidTransition, JobNotFound
-from jobcore.idempotency import CLIENT_NAMESPACE, digest, fingerprint
-from jobcore.keys import idempotency as idempotency_key_name
-from jobcore.lifecycle import FailureKind, State
-from jobcore.metrics import JOBS_SUBMITTED
-from jobcore.records import JobRecord, payload_json, stored_json
+from jobcore.intake.idempotency import CLIENT_NAMESPACE, digest, fingerprint
+from jobcore.intake.submission import Submission
+from jobcore.model.backoff import RetryPolicy
+from jobcore.model.records import JobRecord, payload_json, stored_json
+from jobcore.model.specs import JobTypes
+from jobcore.model.states import FailureKind, State
 from jobcore.settings import Settings
-from jobcore.specs import JobTypes
-from jobcore.store import NewJob, Page, RecordStore, Reenqueue, Skipped
-from jobcore.submission import Submission
-from jobcore.tracing import send_span
+from jobcore.store.keys import idempotency as idempotency_key_name
+from jobcore.store.record_store import NewJob, Page, RecordStore, Reenqueue, Skipped
+from jobcore.telemetry.metrics import JOBS_SUBMITTED
+from jobcore.telemetry.tracing import send_span
 
 #: Most jobs one bulk dead-letter operation touches; call again for the rest.
 BULK_LIMIT = 1000

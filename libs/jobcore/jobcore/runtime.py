@@ -11,11 +11,11 @@ from dramatiq.middleware import Middleware
 
 from jobcore.broker import MessageSender, build_broker
 from jobcore.jobs import Jobs
-from jobcore.redis_connection import connect
+from jobcore.model.specs import JobTypes, builtin_job_types
 from jobcore.settings import Settings
-from jobcore.specs import JobTypes, builtin_job_types
-from jobcore.store import RecordStore
-from jobcore.tracing import MessageTracing, stored_traceparent
+from jobcore.store.connection import connect
+from jobcore.store.record_store import RecordStore
+from jobcore.telemetry.tracing import MessageTracing, stored_traceparent
 
 
 @dataclass

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import falcon
 
-from jobcore.admission import QueueAdmission
-from jobcore.limits import RequestLimits
+from jobcore.intake.admission import QueueAdmission
+from jobcore.intake.limits import RequestLimits
+from jobcore.intake.submission import SubmissionParser
+from jobcore.model.specs import load_job_types
 from jobcore.runtime import Runtime, build_runtime
-from jobcore.schedules import ScheduleBook
+from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import Settings
-from jobcore.specs import load_job_types
-from jobcore.submission import SubmissionParser
 from jobcore_api import auth, observability, openapi, problems, resources
 from jobcore_api.query_parameters import QueryParameterCheck
 from jobcore_api.schedules_resource import SchedulesResource

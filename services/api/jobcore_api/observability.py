@@ -14,12 +14,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from jobcore import metrics
 from jobcore.errors import JobcoreError
-from jobcore.presence import live_processes
-from jobcore.redis_connection import store_errors
+from jobcore.execution.presence import live_processes
 from jobcore.runtime import Runtime
-from jobcore.tracing import tracer
+from jobcore.store.connection import store_errors
+from jobcore.telemetry import metrics
+from jobcore.telemetry.tracing import tracer
 
 #: Probes and scrapes: counted in the metrics, but no trace each (they would bury the jobs').
 UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})

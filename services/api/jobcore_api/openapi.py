@@ -11,11 +11,11 @@ from typing import Any
 
 import falcon
 
-from jobcore.lifecycle import ALL_STATES
-from jobcore.metrics import CONTENT_TYPE_LATEST
-from jobcore.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA
+from jobcore.intake.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA
+from jobcore.intake.submission import SubmissionParser
+from jobcore.model.states import ALL_STATES
 from jobcore.settings import Settings
-from jobcore.submission import SubmissionParser
+from jobcore.telemetry.metrics import CONTENT_TYPE_LATEST
 
 PROBLEM_JSON = "application/problem+json"
 #: Present only on a record Redis holds damaged: the fields that could not be read.

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 import falcon
 
 from jobcore.errors import InvalidRequest, Problem, quoted
-from jobcore.schema_messages import names
+from jobcore.intake.schema_messages import names
 
 #: The title of every refusal of a query.
 INVALID_QUERY = "Invalid query"

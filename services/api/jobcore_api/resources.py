@@ -8,18 +8,18 @@ from typing import Any
 import falcon
 import structlog
 
-from jobcore.admission import QueueAdmission
 from jobcore.clock import now_ms
 from jobcore.errors import InvalidRequest, Problem, quoted
-from jobcore.idempotency import CLIENT_NAMESPACE, parse_header
+from jobcore.intake.admission import QueueAdmission
+from jobcore.intake.idempotency import CLIENT_NAMESPACE, parse_header
+from jobcore.intake.listing import filter_problems, raise_for
+from jobcore.intake.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA, checked_body
+from jobcore.intake.submission import SubmissionParser
 from jobcore.jobs import Jobs
-from jobcore.lifecycle import State
-from jobcore.listing import filter_problems, raise_for
-from jobcore.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA, checked_body
+from jobcore.model.states import State
 from jobcore.settings import Settings
-from jobcore.submission import SubmissionParser
 from jobcore_api.problems import RETRY_AFTER_SECONDS
-from jobcore_api.strict_json import read_json
+from jobcore_api.request_body import read_json
 
 #: Page size of listings when the client names none.
 DEFAULT_LIMIT = 50

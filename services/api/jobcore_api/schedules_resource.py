@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import falcon
 
-from jobcore.schedules import ScheduleBook
+from jobcore.scheduling.schedules import ScheduleBook
 
 
 class SchedulesResource:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from jobcore.redis_server_config import RECOMMENDED_ARGS
+from jobcore.store.redis_server_config import RECOMMENDED_ARGS
 
 #: Seconds to wait for a started server to answer PING.
 START_TIMEOUT = 10.0

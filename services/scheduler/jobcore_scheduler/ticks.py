@@ -4,7 +4,7 @@ periodiq keeps time — it wakes at the start of every minute and sends its peri
 ``TickBroker`` never queues that message: it hands the tick's time to ``TickHandler``,
 which submits the job of every schedule due at that minute from this process, so a tick
 never waits on a worker. Which minutes a schedule fires at is decided by Jobcore's cron
-(``jobcore.schedules``), in UTC, the same code ``GET /schedules`` answers from.
+(``jobcore.scheduling.schedules``), in UTC, the same code ``GET /schedules`` answers from.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dramatiq.brokers.stub import StubBroker
 from periodiq import PeriodiqMiddleware, cron
 
 from jobcore.errors import JobcoreError, StoreUnavailable
-from jobcore.schedules import Schedule, ScheduleBook
+from jobcore.scheduling.schedules import Schedule, ScheduleBook
 
 #: Name of the one periodic actor; its messages are never sent anywhere.
 TICK_ACTOR = "jobcore_schedule_tick"

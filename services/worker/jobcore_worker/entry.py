@@ -6,13 +6,13 @@ which sets the broker *before* declaring any actor (Dramatiq's global-broker tra
 
 from __future__ import annotations
 
-from jobcore.execution import JobLifecycle, bind_implementations
-from jobcore.logs import configure_logging
-from jobcore.presence import WorkerPresence
+from jobcore.execution.job_lifecycle import JobLifecycle, bind_implementations
+from jobcore.execution.presence import WorkerPresence
+from jobcore.execution.worker_metrics import JobMetrics
 from jobcore.runtime import build_runtime
 from jobcore.settings import Settings
-from jobcore.tracing import JobSpanDetails, configure_tracing
-from jobcore.worker_metrics import JobMetrics
+from jobcore.telemetry.logs import configure_logging
+from jobcore.telemetry.tracing import JobSpanDetails, configure_tracing
 from jobcore_worker.jobs import IMPLEMENTATIONS
 from jobcore_worker.plugins import load_plugins
 

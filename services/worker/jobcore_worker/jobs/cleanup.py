@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from jobcore.context import JobContext
-from jobcore.redis_connection import connect
-from jobcore.retention import DEFAULT_BATCH, RetentionPruner
+from jobcore.execution.context import JobContext
+from jobcore.store.connection import connect
+from jobcore.store.retention import DEFAULT_BATCH, RetentionPruner
 
 #: Seconds one run prunes before it stops and leaves the rest to the next run; well inside
 #: the type's time limit, so a large backlog never turns into a failed attempt.

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jobcore.context import JobContext
+from jobcore.execution.context import JobContext
 
 
 def csv_rows(payload: dict[str, Any]) -> list[list[Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobcore.context import JobContext
+from jobcore.execution.context import JobContext
 
 
 class DummyFailure(Exception):

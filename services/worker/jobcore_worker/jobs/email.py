@@ -21,9 +21,9 @@ from email.utils import make_msgid
 from typing import Any
 from urllib.parse import urlsplit
 
-from jobcore.context import JobContext
-from jobcore.email_addresses import AddressError, envelope_address, needs_smtputf8
 from jobcore.errors import PermanentError
+from jobcore.execution.context import JobContext
+from jobcore.model.email_addresses import AddressError, envelope_address, needs_smtputf8
 
 WELCOME_SUBJECT = "Welcome, {name}!"
 WELCOME_BODY = "Hello {name},\n\n{message}\n"

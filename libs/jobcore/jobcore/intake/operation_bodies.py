@@ -8,7 +8,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from jobcore.errors import InvalidRequest, Problem
-from jobcore.submission import schema_problems
+from jobcore.intake.submission import schema_problems
 
 #: ``effects`` of a retry: keep unfinished effect reservations (a job that needs a human
 #: check fails again at once) or reset them (after a human checked; they may run again).

@@ -1,7 +1,8 @@
 """A worker's job metrics: a Dramatiq middleware counting attempts, and the metrics port.
 
 Every Dramatiq process of one ``jobcore-worker`` writes to the same multiprocess directory
-(see ``jobcore.metrics``); one of them serves the files on ``JOBCORE_WORKER_METRICS_PORT``.
+(see ``jobcore.telemetry.metrics``); one of them serves the files on
+``JOBCORE_WORKER_METRICS_PORT``.
 The others keep trying to bind the port, so when the serving process dies another one
 takes over within ``TAKEOVER_INTERVAL``.
 """
@@ -18,14 +19,14 @@ import structlog
 from dramatiq.middleware import Middleware
 from prometheus_client import start_http_server
 
-from jobcore import metrics
-from jobcore.context import JobContext
-from jobcore.lifecycle import AttemptOutcome
+from jobcore.execution.context import JobContext
+from jobcore.model.states import AttemptOutcome
+from jobcore.telemetry import metrics
 
 #: Seconds between attempts to bind the metrics port while another process holds it.
 TAKEOVER_INTERVAL = 5.0
 
-log = structlog.get_logger("jobcore.metrics")
+log = structlog.get_logger("jobcore.telemetry.metrics")
 
 
 class JobMetrics(Middleware):

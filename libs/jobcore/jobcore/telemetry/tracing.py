@@ -37,11 +37,11 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import Attributes
 
-from jobcore import keys
 from jobcore.broker import TRACEPARENT_OPTION
-from jobcore.context import JobContext, JobInterrupted
-from jobcore.lifecycle import AttemptOutcome
+from jobcore.execution.context import JobContext, JobInterrupted
+from jobcore.model.states import AttemptOutcome
 from jobcore.settings import ENV, parse_bool
+from jobcore.store import keys
 
 #: Message option: W3C ``traceparent`` of the attempt that scheduled this retry (for a link).
 PREVIOUS_ATTEMPT_OPTION = "jobcore_previous_attempt"
@@ -108,7 +108,7 @@ def configure_tracing(service_name: str, environ: Mapping[str, str] | None = Non
     if any(env.get(name) for name in EXPORTER_ENDPOINT_VARS):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        from jobcore.otlp_encoding import use_fast_otlp_encoding
+        from jobcore.telemetry.otlp_encoding import use_fast_otlp_encoding
 
         use_fast_otlp_encoding()
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))

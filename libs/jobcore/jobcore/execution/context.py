@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobcore.backoff import Backoff
-from jobcore.effects import EffectGuard
+from jobcore.execution.effects import EffectGuard
+from jobcore.model.backoff import Backoff
 from jobcore.settings import Settings
 
 

@@ -14,13 +14,13 @@ from jsonschema.exceptions import ValidationError
 
 from jobcore.clock import parse_rfc3339
 from jobcore.errors import InvalidRequest, MalformedRequest, Problem, UnknownJobType, quoted
-from jobcore.idempotency import key_problem
-from jobcore.limits import RequestLimits, payload_problems
-from jobcore.schema_formats import FORMAT_CHECKER
-from jobcore.schema_messages import schema_message
-from jobcore.schema_quick_check import QuickCheck, quick_check
-from jobcore.specs import JobSpec, JobTypes
-from jobcore.whole_numbers import contains_float, whole_numbers
+from jobcore.intake.idempotency import key_problem
+from jobcore.intake.limits import RequestLimits, payload_problems
+from jobcore.intake.schema_formats import FORMAT_CHECKER
+from jobcore.intake.schema_messages import schema_message
+from jobcore.intake.schema_quick_check import QuickCheck, quick_check
+from jobcore.intake.whole_numbers import contains_float, whole_numbers
+from jobcore.model.specs import JobSpec, JobTypes
 
 #: The limits of a parser built without settings.
 DEFAULT_LIMITS = RequestLimits()

@@ -11,12 +11,12 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from jobcore.errors import ConfigurationError
-from jobcore.logs import configure_logging
-from jobcore.metrics_files import prepare_multiprocess_dir
+from jobcore.model.specs import load_job_types
 from jobcore.settings import Settings
-from jobcore.specs import load_job_types
 from jobcore.startup import refuse_to_start_on_configuration_errors
-from jobcore.tracing import configure_tracing, shutdown_tracing
+from jobcore.telemetry.logs import configure_logging
+from jobcore.telemetry.metrics_files import prepare_multiprocess_dir
+from jobcore.telemetry.tracing import configure_tracing, shutdown_tracing
 from jobcore_api.auth import parse_api_keys
 
 
@@ -94,7 +94,7 @@ def gunicorn_logging(settings: Settings) -> dict[str, Any]:
         },
         "formatters": {
             "json": {
-                "()": "jobcore.logs.json_formatter",
+                "()": "jobcore.telemetry.logs.json_formatter",
                 "redact": sorted(settings.redacted_fields),
                 "service": "api",
             }

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sized
 from typing import Any
 
-from jobcore.email_addresses import EMAIL_FORMAT, address_problem
+from jobcore.model.email_addresses import EMAIL_FORMAT, address_problem
 
 #: Keywords that describe and never refuse.
 _ANNOTATIONS = frozenset(

@@ -12,8 +12,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from jobcore.email_addresses import EMAIL_FORMAT
 from jobcore.errors import quoted
+from jobcore.model.email_addresses import EMAIL_FORMAT
 
 #: Most names listed in one message (unknown fields, missing fields).
 MAX_NAMES = 10

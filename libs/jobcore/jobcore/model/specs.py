@@ -2,7 +2,7 @@
 
 This module is light on purpose: every process imports it, and the API validates and
 enqueues by name without importing any job code. The worker binds one implementation
-to each spec (``jobcore.execution.bind_implementations``).
+to each spec (``jobcore.execution.job_lifecycle.bind_implementations``).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobcore.backoff import Backoff, RetryPolicy
-from jobcore.email_addresses import EMAIL_FORMAT, MAX_ADDRESS
 from jobcore.errors import ConfigurationError
+from jobcore.model.backoff import Backoff, RetryPolicy
+from jobcore.model.email_addresses import EMAIL_FORMAT, MAX_ADDRESS
 
 #: Longest string field in the built-in payloads, in characters.
 MAX_TEXT = 10_000
@@ -72,7 +72,7 @@ def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 
 _TEXT = {"type": "string", "maxLength": MAX_TEXT}
-#: An address the mailer can send to (``jobcore.email_addresses``), internationalised ones too.
+#: An address the mailer can send to (``jobcore.model.email_addresses``), internationalised too.
 _EMAIL = {"type": "string", "format": EMAIL_FORMAT, "maxLength": MAX_ADDRESS}
 _SCALAR = {"type": ["string", "number", "boolean", "null"], "maxLength": MAX_TEXT}
 #: Names of free-form fields (CSV columns): short enough to be a header.

@@ -9,8 +9,8 @@ import redis
 
 from jobcore.broker import ready_queue_key
 from jobcore.errors import QueueFull
-from jobcore.redis_connection import store_errors
 from jobcore.settings import Settings
+from jobcore.store.connection import store_errors
 
 
 class QueueAdmission:

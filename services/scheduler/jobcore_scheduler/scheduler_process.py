@@ -1,7 +1,7 @@
 """``jobcore-scheduler``: periodiq keeps time; each minute's tick submits the due schedules' jobs.
 
 Several schedulers may run side by side: every tick of one fire time yields the same job
-(see ``jobcore.schedules``). Ticks missed while no scheduler runs are not replayed.
+(see ``jobcore.scheduling.schedules``). Ticks missed while no scheduler runs are not replayed.
 SIGTERM or SIGINT stops it between ticks (a tick in progress finishes first).
 """
 
@@ -20,14 +20,14 @@ import pendulum
 import periodiq
 import structlog
 
-from jobcore.logs import configure_logging
+from jobcore.model.specs import load_job_types
 from jobcore.runtime import build_runtime
-from jobcore.schedules import ScheduleBook
+from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import Settings
-from jobcore.specs import load_job_types
 from jobcore.startup import refuse_to_start_on_configuration_errors
-from jobcore.tracing import configure_tracing, shutdown_tracing
-from jobcore_scheduler.presence import SchedulerPresence
+from jobcore.telemetry.logs import configure_logging
+from jobcore.telemetry.tracing import configure_tracing, shutdown_tracing
+from jobcore_scheduler.heartbeat_thread import SchedulerPresence
 from jobcore_scheduler.ticks import TickBroker, TickHandler, tick_actor
 
 log = structlog.get_logger("jobcore.scheduler")

@@ -17,12 +17,12 @@ from typing import cast
 
 import redis
 
-from jobcore import keys
 from jobcore.clock import now_ms
-from jobcore.lifecycle import TERMINAL, State
-from jobcore.redis_connection import store_errors
+from jobcore.model.states import TERMINAL, State
 from jobcore.settings import Settings
-from jobcore.store_scripts import PRELUDE
+from jobcore.store import keys
+from jobcore.store.connection import store_errors
+from jobcore.store.scripts import PRELUDE
 
 #: Jobs examined per script call.
 DEFAULT_BATCH = 200

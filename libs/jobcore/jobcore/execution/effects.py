@@ -20,10 +20,10 @@ from typing import Any, TypeVar, cast
 
 import redis
 
-from jobcore import keys
 from jobcore.clock import now_ms
 from jobcore.errors import JobcoreError
-from jobcore.redis_connection import store_errors
+from jobcore.store import keys
+from jobcore.store.connection import store_errors
 
 T = TypeVar("T")
 

@@ -16,10 +16,10 @@ import subprocess
 import sys
 import time
 
-from jobcore.execution import check_implementations
-from jobcore.metrics_files import prepare_multiprocess_dir
+from jobcore.execution.job_lifecycle import check_implementations
 from jobcore.settings import Settings
 from jobcore.startup import refuse_to_start_on_configuration_errors
+from jobcore.telemetry.metrics_files import prepare_multiprocess_dir
 from jobcore_worker.jobs import IMPLEMENTATIONS
 from jobcore_worker.plugins import load_plugins
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import falcon
 
-from jobcore.strict_json import MAX_DEPTH, parse_strict
+from jobcore.intake.strict_json import MAX_DEPTH, parse_strict
 from jobcore_api.problems import problem
 
 #: Bytes read from a chunked body per call.

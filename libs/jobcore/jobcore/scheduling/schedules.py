@@ -16,16 +16,16 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, cast
 
-from jobcore import keys
 from jobcore.clock import format_ms
-from jobcore.cron import Cron, floor_minute
 from jobcore.errors import ConfigurationError, InvalidRequest
-from jobcore.idempotency import SCHEDULER_NAMESPACE
+from jobcore.intake.idempotency import SCHEDULER_NAMESPACE
+from jobcore.intake.limits import RequestLimits
+from jobcore.intake.submission import Submission, SubmissionParser
 from jobcore.jobs import Accepted
-from jobcore.limits import RequestLimits
-from jobcore.redis_connection import store_errors
 from jobcore.runtime import Runtime
-from jobcore.submission import Submission, SubmissionParser
+from jobcore.scheduling.cron import Cron, floor_minute
+from jobcore.store import keys
+from jobcore.store.connection import store_errors
 
 
 @dataclass(frozen=True)

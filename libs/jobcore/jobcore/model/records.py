@@ -15,7 +15,7 @@ from jobcore.clock import LATEST_TIME_MS, format_ms
 #: How many undecodable records are remembered, so each is logged once, not per read.
 LOGGED_UNDECODABLE_MAX = 1000
 
-log = structlog.get_logger("jobcore.records")
+log = structlog.get_logger("jobcore.model.records")
 
 
 def stored_json(value: Any) -> str:

@@ -9,13 +9,14 @@ from typing import Any, cast
 
 import redis
 
-from jobcore import keys, store_scripts
 from jobcore.broker import PreparedMessage
 from jobcore.clock import format_ms, now_ms
 from jobcore.errors import InvalidTransition, JobNotFound
-from jobcore.lifecycle import ALL_STATES, CANCELLABLE, RETRYABLE, FailureKind
-from jobcore.records import JobRecord, stored_json
-from jobcore.redis_connection import store_errors
+from jobcore.model.records import JobRecord, stored_json
+from jobcore.model.states import ALL_STATES, CANCELLABLE, RETRYABLE, FailureKind
+from jobcore.store import keys
+from jobcore.store import scripts as store_scripts
+from jobcore.store.connection import store_errors
 
 #: Reason recorded when a job's deliveries pass its cap; ``%d`` is the delivery count.
 DELIVERY_CAP_REASON = (

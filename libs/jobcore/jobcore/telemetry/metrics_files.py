@@ -1,6 +1,6 @@
 """The directory where the processes of one command keep their Prometheus metric files.
 
-Kept apart from ``jobcore.metrics`` because it must run before ``prometheus_client`` is
+Kept apart from ``jobcore.telemetry.metrics`` because it must run before ``prometheus_client`` is
 imported: the client picks memory or files for its values at import time.
 """
 

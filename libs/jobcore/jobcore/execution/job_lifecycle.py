@@ -12,15 +12,15 @@ import dramatiq
 import structlog
 from dramatiq.middleware import Middleware, Shutdown, SkipMessage, TimeLimitExceeded
 
-from jobcore.backoff import Backoff
 from jobcore.broker import GENERATION_OPTION, release_on_ack
 from jobcore.clock import now_ms
-from jobcore.context import JobContext, JobInterrupted, set_current_job
-from jobcore.effects import EffectGuard, HumanCheckRequired
 from jobcore.errors import ConfigurationError, PermanentError, StoreUnavailable
-from jobcore.lifecycle import FAILURE_OF_OUTCOME, AttemptOutcome, FailureKind
+from jobcore.execution.context import JobContext, JobInterrupted, set_current_job
+from jobcore.execution.effects import EffectGuard, HumanCheckRequired
+from jobcore.model.backoff import Backoff
+from jobcore.model.specs import JobSpec, JobTypes
+from jobcore.model.states import FAILURE_OF_OUTCOME, AttemptOutcome, FailureKind
 from jobcore.runtime import Runtime
-from jobcore.specs import JobSpec, JobTypes
 
 #: A job implementation: takes the job's context, returns a JSON-serialisable result.
 JobFunction = Callable[[JobContext], Any]
@@ -288,7 +288,7 @@ def check_implementations(job_types: JobTypes, implementations: Mapping[str, Job
 
 
 def _actor_body(implementation: JobFunction) -> Callable[..., Any]:
-    from jobcore.context import current_job
+    from jobcore.execution.context import current_job
 
     def run(*_args: Any, **_kwargs: Any) -> None:
         # The result travels in the context, not as the actor's return value, so

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobcore.errors import InvalidRequest, Problem, quoted
-from jobcore.lifecycle import ALL_STATES
-from jobcore.specs import JobTypes
+from jobcore.model.specs import JobTypes
+from jobcore.model.states import ALL_STATES
 
 
 @dataclass(frozen=True)

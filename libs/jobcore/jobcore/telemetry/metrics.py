@@ -24,8 +24,8 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from jobcore.lifecycle import AttemptOutcome
-from jobcore.metrics_files import MULTIPROC_DIR_ENV
+from jobcore.model.states import AttemptOutcome
+from jobcore.telemetry.metrics_files import MULTIPROC_DIR_ENV
 
 #: Buckets of job durations, in seconds: from quick emails to the longest report (300 s).
 JOB_DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)

@@ -23,17 +23,17 @@ import dramatiq
 import structlog
 from dramatiq.middleware import Middleware
 
-from jobcore import keys
 from jobcore.clock import LATEST_TIME_MS, format_ms, now_ms
-from jobcore.redis_connection import store_errors
 from jobcore.runtime import Runtime
+from jobcore.store import keys
+from jobcore.store.connection import store_errors
 
 #: Jobs examined per sweep and per kind.
 SWEEP_BATCH = 200
 #: The sweeper lease lives this many sweep intervals, so a dead holder is replaced quickly.
 LEASE_INTERVALS = 3
 
-log = structlog.get_logger("jobcore.presence")
+log = structlog.get_logger("jobcore.execution.presence")
 
 _RENEW_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then

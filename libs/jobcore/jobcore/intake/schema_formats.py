@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jsonschema import FormatChecker
 
-from jobcore.email_addresses import EMAIL_FORMAT, AddressError, split_address
+from jobcore.model.email_addresses import EMAIL_FORMAT, AddressError, split_address
 
 #: Checks only Jobcore's formats, so a payload schema using another format is not refused
 #: for it (JSON Schema 2020-12 treats ``format`` as an annotation by default).

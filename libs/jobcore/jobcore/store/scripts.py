@@ -7,8 +7,8 @@ first element names the outcome.
 
 from __future__ import annotations
 
-from jobcore.keys import lua_key_helpers
-from jobcore.lifecycle import lua_state_sets
+from jobcore.model.states import lua_state_sets
+from jobcore.store.keys import lua_key_helpers
 
 _HELPERS = r"""
 local function move_state(id, jtype, seq, from, to)
