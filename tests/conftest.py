@@ -15,12 +15,12 @@ import pytest
 import requests
 from falcon import testing
 
+from jobcore.model.catalogue import load_job_types
 from jobcore.model.records import JobRecord
-from jobcore.model.specs import load_job_types
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.settings import ENV, Settings
 from jobcore_api.app import create_app
-from jobcore_devstack.redis_server import RedisServer, free_port
+from jobcore_devstack.redis_server import RedisServer, describe_redis_server, free_port
 from jobcore_devstack.smtp_sink import SmtpSink
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +39,11 @@ FAST_ENV = {
     # No fixed metrics port in tests (9191 by default); tests needing one pick a free port.
     "JOBCORE_WORKER_METRICS_PORT": "0",
 }
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which Redis the tests run (``jobcore_devstack.redis_server.redis_server_binary``)."""
+    return f"redis: {describe_redis_server()}"
 
 
 def wait_until(

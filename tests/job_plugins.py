@@ -7,10 +7,7 @@ import sys
 import time
 from typing import Any
 
-from jobcore.errors import PermanentError
-from jobcore.execution.context import JobContext
-from jobcore.model.backoff import Backoff, RetryPolicy
-from jobcore.model.specs import JobSpec
+from jobcore import Backoff, JobContext, JobSpec, PermanentError, RetryPolicy
 
 #: Holds the GIL in one C call for ``seconds`` (no other thread of the process runs).
 HOLD_GIL = JobSpec(

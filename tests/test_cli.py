@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import BIN, wait_for_state, wait_until
 
-from jobcore.execution.presence import live_processes
+from jobcore.presence import live_processes
 from jobcore_devstack.redis_server import free_port
 
 

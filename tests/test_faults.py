@@ -21,7 +21,7 @@ import requests
 from conftest import FAST_ENV, ApiProcess, WorkerProcess, service_env, wait_for_state, wait_until
 
 from jobcore.intake.submission import SubmissionParser
-from jobcore.model.specs import load_job_types
+from jobcore.model.catalogue import load_job_types
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.settings import ENV, Settings
 from jobcore_devstack.redis_server import RedisServer, free_port

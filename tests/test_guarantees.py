@@ -288,7 +288,7 @@ def test_a_job_whose_message_never_reached_the_broker_is_enqueued_by_the_sweeper
     runtime.store.create(
         NewJob(
             id=job_id,
-            type="dummy",
+            job_type="dummy",
             queue="default",
             payload_json=json.dumps({"echo": "lost"}),
             state="waiting",
@@ -403,7 +403,7 @@ def test_retention_deletes_the_idempotency_key_with_the_job(api, runtime, settin
     )["jobId"]
     api.simulate_post(f"/jobs/{job_id}/cancel")
     later = now_ms() + int(settings.retention * 1000) + 60_000
-    pruner = RetentionPruner(runtime.client, settings)
+    pruner = RetentionPruner(runtime.executor, settings)
     while not pruner.prune_batch("cancelled", "dummy", later)[2]:
         pass
     assert api.simulate_get(f"/jobs/{job_id}").status_code == 404

@@ -24,7 +24,7 @@ from jobcore.intake.idempotency import (
 from jobcore.intake.limits import INT64_MAX, INT64_MIN, RequestLimits, payload_problems
 from jobcore.intake.strict_json import parse_strict
 from jobcore.intake.submission import SubmissionParser
-from jobcore.model.specs import BUILTIN_SPECS, builtin_job_types
+from jobcore.model.catalogue import BUILTIN_SPECS, builtin_job_types
 from jobcore.store import keys
 
 PARSER = SubmissionParser(builtin_job_types())

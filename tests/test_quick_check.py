@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 
 from jobcore.intake.schema_quick_check import quick_check
 from jobcore.intake.submission import SubmissionParser, submission_schema
-from jobcore.model.specs import BUILTIN_SPECS, builtin_job_types
+from jobcore.model.catalogue import BUILTIN_SPECS, builtin_job_types
 
 FAST = settings(
     max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]

@@ -32,14 +32,14 @@ from jobcore.errors import (
     QueueFull,
     StoreUnavailable,
 )
-from jobcore.execution.presence import live_processes
 from jobcore.intake.admission import QueueAdmission
 from jobcore.intake.limits import RequestLimits
 from jobcore.intake.listing import filter_problems, raise_for
 from jobcore.intake.strict_json import parse_strict
 from jobcore.intake.submission import SubmissionParser
-from jobcore.model.specs import load_job_types
+from jobcore.model.catalogue import load_job_types
 from jobcore.model.states import ALL_STATES
+from jobcore.presence import live_processes
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import DEFAULT_SOURCE, REDIS_URL_FILE, Settings
@@ -103,7 +103,7 @@ def enqueue(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
         limits=RequestLimits.from_settings(settings),
     )
     submission = parser.parse(body, now_ms=now_ms())
-    QueueAdmission.from_settings(runtime.client, settings).check(submission.spec.queue)
+    QueueAdmission.from_settings(runtime.store, settings).check(submission.spec.queue)
     accepted = runtime.jobs.submit(submission)
     answer: dict[str, Any] = {
         "status": "accepted",

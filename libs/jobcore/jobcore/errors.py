@@ -89,6 +89,13 @@ class PermanentError(JobcoreError):
     it had left. Bulk retries skip such jobs unless asked."""
 
 
+class JobInterrupted(BaseException):
+    """Raised by ``JobContext.sleep`` and ``JobContext.stop_if_asked`` when a graceful
+    shutdown asks an interruptible job to stop: the attempt ends, the job goes back to
+    ``waiting`` (not counted as an attempt). A ``BaseException``, so ``except Exception``
+    in job code does not swallow it."""
+
+
 # --- the store is unavailable: try again later ------------------------------------------
 
 

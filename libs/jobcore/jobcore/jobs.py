@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from jobcore.broker import MessageSender, ready_queue_key
+from jobcore.broker import MessageSender
 from jobcore.clock import now_ms
 from jobcore.errors import IdempotencyConflict, InvalidTransition, JobNotFound
 from jobcore.intake.idempotency import CLIENT_NAMESPACE, digest, fingerprint
@@ -17,10 +17,16 @@ from jobcore.model.records import JobRecord, payload_json, stored_json
 from jobcore.model.specs import JobTypes
 from jobcore.model.states import FailureKind, State
 from jobcore.settings import Settings
-from jobcore.store.keys import idempotency as idempotency_key_name
-from jobcore.store.record_store import NewJob, Page, RecordStore, Reenqueue, Skipped
+from jobcore.store.record_store import (
+    IdempotencyKey,
+    NewJob,
+    Page,
+    RecordStore,
+    Reenqueue,
+    Skipped,
+)
 from jobcore.telemetry.metrics import JOBS_SUBMITTED
-from jobcore.telemetry.tracing import send_span
+from jobcore.telemetry.producer_span import send_span
 
 #: Most jobs one bulk dead-letter operation touches; call again for the rest.
 BULK_LIMIT = 1000
@@ -120,7 +126,7 @@ class Jobs:
 
         job = NewJob(
             id=new_job_id(),
-            type=spec.name,
+            job_type=spec.name,
             queue=spec.queue,
             # As submitted, keys in their order (canonical order is for fingerprints only).
             payload_json=payload_json(submission.payload),
@@ -134,18 +140,20 @@ class Jobs:
             traceparent=traceparent,
             created_at=now,
         )
-        idem_key, fp = "", ""
+        idem_key = None
         if submission.idempotency_key is not None:
-            idem_key = idempotency_key_name(namespace, digest(submission.idempotency_key))
-            fp = fingerprint(spec.name, submission.payload, submission.options)
+            idem_key = IdempotencyKey(
+                namespace,
+                digest(submission.idempotency_key),
+                fingerprint(spec.name, submission.payload, submission.options),
+                int(self.settings.idempotency_window * 1000),
+            )
         message = None
         if not delay_ms:
             message = self.sender.prepare(
                 job.id, spec.actor_name, spec.queue, 1, traceparent=traceparent
             )
-        created = self.store.create(
-            job, idem_key, fp, int(self.settings.idempotency_window * 1000), message
-        )
+        created = self.store.create(job, idem_key, message.ready if message else None)
         if created.outcome == "conflict":
             raise IdempotencyConflict(created.job_id)
         if created.outcome == "duplicate":
@@ -168,8 +176,8 @@ class Jobs:
 
     def enqueue_again(self, again: Reenqueue, *, delay_ms: int | None = None) -> None:
         """Send a new message for a job whose record moved to a new generation."""
-        spec = self.job_types.find(again.type)
-        actor_name = spec.actor_name if spec else again.type.replace("-", "_")
+        spec = self.job_types.find(again.job_type)
+        actor_name = spec.actor_name if spec else again.job_type.replace("-", "_")
         self.sender.send(again.job_id, actor_name, again.queue, again.generation, delay_ms=delay_ms)
         if not delay_ms:
             self.store.confirm_ready(again.job_id, again.generation)
@@ -193,8 +201,7 @@ class Jobs:
         return self.store.list(state, job_type, limit, cursor)
 
     def stats(self) -> dict[str, Any]:
-        queue_keys = {queue: ready_queue_key(queue) for queue in self.job_types.queues()}
-        return self.store.stats(self.job_types.names(), queue_keys)
+        return self.store.stats(self.job_types.names(), self.job_types.queues())
 
     # --- operations ----------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import falcon
 from jobcore.intake.admission import QueueAdmission
 from jobcore.intake.limits import RequestLimits
 from jobcore.intake.submission import SubmissionParser
-from jobcore.model.specs import load_job_types
+from jobcore.model.catalogue import load_job_types
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import Settings
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.req_options.strip_url_path_trailing_slash = True
     problems.install(app)
 
-    admission = QueueAdmission.from_settings(runtime.client, settings)
+    admission = QueueAdmission.from_settings(runtime.store, settings)
     app.add_route("/jobs", resources.JobsResource(jobs, parser, settings, admission))
     app.add_route("/jobs/stats", resources.StatsResource(jobs))
     app.add_route("/jobs/dead", resources.DeadLettersResource(jobs))

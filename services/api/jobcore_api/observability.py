@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from jobcore.errors import JobcoreError
-from jobcore.execution.presence import live_processes
+from jobcore.presence import live_processes
 from jobcore.runtime import Runtime
 from jobcore.store.connection import store_errors
 from jobcore.telemetry import metrics

@@ -11,7 +11,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from jobcore.errors import ConfigurationError
-from jobcore.model.specs import load_job_types
+from jobcore.model.catalogue import load_job_types
 from jobcore.settings import Settings
 from jobcore.startup import refuse_to_start_on_configuration_errors
 from jobcore.telemetry.logs import configure_logging
@@ -41,16 +41,30 @@ class JobcoreGunicorn(BaseApplication):  # type: ignore[misc]
         return create_app(settings)
 
 
-class AccessLogOnDemand(Logger):  # type: ignore[misc]
-    """gunicorn's logger, building an access line only when ``gunicorn.access`` would emit it.
+#: gunicorn's start-up line naming its sockets.
+_LISTENING = "Listening at: %s (%s)"
 
-    With ``logconfig_dict`` set, gunicorn formats every request's access atoms and then
-    hands them to a logger set to WARNING, which drops them: a few percent of a request.
+
+class ApiLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger with two changes.
+
+    It builds an access line only when ``gunicorn.access`` would emit it (with
+    ``logconfig_dict`` set, gunicorn formats every request's access atoms and then hands them
+    to a logger set to WARNING, which drops them: a few percent of a request). And it names
+    the address in "Listening at": with ``SO_REUSEPORT`` each worker binds its own socket,
+    so the arbiter has none to name and would log an empty address.
     """
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         if self.access_log.isEnabledFor(logging.INFO):
             super().access(resp, req, environ, request_time)
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        if msg == _LISTENING and args and not args[0]:
+            addresses = ",".join(f"http://{address}" for address in self.cfg.bind)
+            msg = "Listening at: %s (%s; each worker binds it with SO_REUSEPORT)"
+            args = (addresses, *args[1:])
+        super().info(msg, *args, **kwargs)
 
 
 def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
@@ -69,7 +83,7 @@ def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
         "timeout": 30,
         "keepalive": 5,
         "logconfig_dict": gunicorn_logging(settings),
-        "logger_class": AccessLogOnDemand,
+        "logger_class": ApiLogger,
         "worker_exit": _flush_spans,
     }
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from jobcore.settings import ENV, REDIS_URL_FILE, Settings
 from jobcore.startup import refuse_to_start_on_configuration_errors
-from jobcore_devstack.redis_server import RedisServer, free_port
+from jobcore_devstack.redis_server import RedisServer, describe_redis_server, free_port
 from jobcore_devstack.smtp_sink import ReceivedMail, SmtpSink
 from jobcore_devstack.stack_lock import StackLock
 from jobcore_devstack.supervisor import Service, Supervisor, say
@@ -63,8 +63,8 @@ def run_stack(settings: Settings) -> int:
         env["REDIS_URL"] = redis_server.url
         say(
             "redis",
-            f"embedded redis-server on {redis_server.url} (AOF in {var_dir / 'redis'}); "
-            f"URL written to {url_file}",
+            f"embedded {describe_redis_server()} on {redis_server.url} "
+            f"(AOF in {var_dir / 'redis'}); URL written to {url_file}",
         )
 
     sink = None

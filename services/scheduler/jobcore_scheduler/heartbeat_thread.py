@@ -10,7 +10,7 @@ import threading
 
 import structlog
 
-from jobcore.execution.presence import Heartbeat
+from jobcore.presence import Heartbeat
 from jobcore.runtime import Runtime
 
 log = structlog.get_logger("jobcore.scheduler")

@@ -20,7 +20,7 @@ import pendulum
 import periodiq
 import structlog
 
-from jobcore.model.specs import load_job_types
+from jobcore.model.catalogue import load_job_types
 from jobcore.runtime import build_runtime
 from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import Settings

@@ -11,7 +11,8 @@ import importlib
 from collections.abc import Mapping
 
 from jobcore.execution.job_lifecycle import JobFunction
-from jobcore.model.specs import JobTypes, load_job_types
+from jobcore.model.catalogue import load_job_types
+from jobcore.model.specs import JobTypes
 
 
 def load_plugins(

@@ -8,16 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobcore.errors import JobInterrupted
 from jobcore.execution.effects import EffectGuard
 from jobcore.model.backoff import Backoff
 from jobcore.settings import Settings
-
-
-class JobInterrupted(BaseException):
-    """Raised by ``JobContext.sleep`` and ``JobContext.stop_if_asked`` when a graceful
-    shutdown asks an interruptible job to stop: the attempt ends, the job goes back to
-    ``waiting`` (not counted as an attempt). A ``BaseException``, so ``except Exception``
-    in job code does not swallow it."""
 
 
 @dataclass

@@ -14,16 +14,13 @@ as long as the record) before the effect runs:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-import redis
-
 from jobcore.clock import now_ms
 from jobcore.errors import JobcoreError
-from jobcore.store import keys
-from jobcore.store.connection import store_errors
+from jobcore.store import effect_reservations
+from jobcore.store.executor import Executor
 
 T = TypeVar("T")
 
@@ -35,16 +32,11 @@ class HumanCheckRequired(JobcoreError):
     """Retrying could repeat an external effect: the job fails now and asks a human."""
 
 
-class AmbiguousOutcome(Exception):
-    """Wraps an error after which the effect may or may not have happened."""
-
-
 class EffectGuard:
     """Reservations for one job's effects."""
 
-    def __init__(self, client: redis.Redis, job_id: str, attempt: int) -> None:
-        self.client = client
-        self.key = keys.job_effects(job_id)
+    def __init__(self, executor: Executor, job_id: str, attempt: int) -> None:
+        self.executor = executor
         self.job_id = job_id
         self.attempt = attempt
 
@@ -55,16 +47,15 @@ class EffectGuard:
         is_ambiguous: Callable[[BaseException], bool] = lambda exc: False,
     ) -> T:
         """Run ``action`` unless this effect already ran (or may have) for this job."""
-        pending = json.dumps({"status": "pending", "attempt": self.attempt, "at": now_ms()})
-        with store_errors():
-            reserved = self.client.hsetnx(self.key, name, pending)
+        pending = {"status": "pending", "attempt": self.attempt, "at": now_ms()}
+        reserved = self.executor.run(effect_reservations.reserve(self.job_id, name, pending))
         if not reserved:
             return cast(T, self._reuse(name))
         try:
             outcome = action()
         except BaseException as exc:
             if is_ambiguous(exc):
-                self._set(
+                self._record(
                     name,
                     {
                         "status": "ambiguous",
@@ -77,21 +68,19 @@ class EffectGuard:
                     f"({type(exc).__name__}: {exc}); check, then retry with effects=reset "
                     "to run it again or effects=keep to fail fast"
                 ) from exc
-            with store_errors():
-                self.client.hdel(self.key, name)
+            self.executor.run(effect_reservations.release(self.job_id, name))
             raise
-        self._set(name, {"status": "done", "attempt": self.attempt, "outcome": outcome})
+        self._record(name, {"status": "done", "attempt": self.attempt, "outcome": outcome})
         return outcome
 
-    def _set(self, name: str, reservation: dict[str, Any]) -> None:
+    def _record(self, name: str, reservation: dict[str, Any]) -> None:
         reservation["at"] = now_ms()
-        with store_errors():
-            self.client.hset(self.key, name, json.dumps(reservation))
+        self.executor.run(effect_reservations.record(self.job_id, name, reservation))
 
     def _reuse(self, name: str) -> Any:
-        with store_errors():
-            raw = self.client.hget(self.key, name)
-        reservation = json.loads(raw) if raw else {"status": "pending"}
+        reservation = self.executor.run(effect_reservations.read(self.job_id, name)) or {
+            "status": "pending"
+        }
         if reservation["status"] == "done":
             return reservation.get("outcome")
         raise HumanCheckRequired(

@@ -12,14 +12,15 @@ import dramatiq
 import structlog
 from dramatiq.middleware import Middleware, Shutdown, SkipMessage, TimeLimitExceeded
 
-from jobcore.broker import GENERATION_OPTION, release_on_ack
+from jobcore.broker import release_on_ack
 from jobcore.clock import now_ms
-from jobcore.errors import ConfigurationError, PermanentError, StoreUnavailable
-from jobcore.execution.context import JobContext, JobInterrupted, set_current_job
+from jobcore.errors import ConfigurationError, JobInterrupted, PermanentError, StoreUnavailable
+from jobcore.execution.context import JobContext, set_current_job
 from jobcore.execution.effects import EffectGuard, HumanCheckRequired
+from jobcore.message_options import DELAYED_OPTION, GENERATION_OPTION
 from jobcore.model.backoff import Backoff
 from jobcore.model.specs import JobSpec, JobTypes
-from jobcore.model.states import FAILURE_OF_OUTCOME, AttemptOutcome, FailureKind
+from jobcore.model.states import AttemptOutcome
 from jobcore.runtime import Runtime
 
 #: A job implementation: takes the job's context, returns a JSON-serialisable result.
@@ -125,29 +126,34 @@ class JobLifecycle(Middleware):
         wid = self.worker_id()
         start = until_stored(lambda: self.store.start(job_id, generation, wid), "start")
         if start.outcome != "started":
-            log.info("message skipped", job_id=job_id, reason=start.outcome, detail=start.detail)
+            log.info("message skipped", job_id=job_id, reason=start.outcome, detail=start.reason)
             raise SkipMessage(start.outcome)
         if start.damaged:
             reason = "failed permanently: the stored payload could not be decoded"
             until_stored(
-                lambda: self.store.fail(
-                    job_id, generation, wid, reason, reason, FailureKind.PERMANENT
+                lambda: self.store.finish(
+                    job_id,
+                    generation,
+                    wid,
+                    AttemptOutcome.FAILED_PERMANENTLY,
+                    error=reason,
+                    failed_reason=reason,
                 ),
                 "fail",
             )
             log.error("job failed", job_id=job_id, failed_reason=reason)
             raise SkipMessage("damaged record")
-        spec = self.runtime.job_types.find(start.detail)
+        spec = self.runtime.job_types.find(start.job_type)
         job = JobContext(
             id=job_id,
-            type=start.detail,
+            type=start.job_type,
             payload=start.payload,
             attempt=start.attempt,
             max_attempts=start.max_attempts,
             generation=generation,
             settings=self.runtime.settings,
             report_progress=lambda p: self._progress(job_id, wid, p),
-            effects=EffectGuard(self.runtime.client, job_id, start.attempt),
+            effects=EffectGuard(self.runtime.executor, job_id, start.attempt),
             backoff=Backoff.from_json(start.backoff or {}),
             worker_id=wid,
             interruptible=bool(spec and spec.interruptible),
@@ -201,47 +207,56 @@ class JobLifecycle(Middleware):
         exception: BaseException | None,
         spec: JobSpec | None,
     ) -> None:
-        """Write the attempt's end to the record (waiting out an outage) and log it once."""
-        wid, store, jobs = job.worker_id, self.store, self.runtime.jobs
+        """Write the attempt's end to the record (waiting out an outage), send the message a
+        retry or requeue needs, and log it once."""
+        details: dict[str, Any] = {}
+        delay = 0
         if outcome is AttemptOutcome.COMPLETED:
-            until_stored(
-                lambda: store.complete(job.id, job.generation, wid, job.result), "complete"
-            )
-            if job.attempt > 1:
-                log.info("job recovered after retries", retries=job.attempt - 1)
+            details["result"] = job.result
+        elif outcome is not AttemptOutcome.REQUEUED:
+            assert exception is not None
+            details["error"] = error = describe_error(exception, spec.time_limit_ms if spec else 0)
+            if outcome is AttemptOutcome.RETRYING:
+                delay = job.backoff.delay_for(job.attempt)
+                details["next_attempt_at"] = now_ms() + delay
             else:
-                log.info("job completed")
-            return
-        if outcome is AttemptOutcome.REQUEUED:
-            again = until_stored(lambda: store.requeue(job.id, job.generation, wid), "requeue")
-            if again:
-                until_stored(lambda: jobs.enqueue_again(again), "enqueue")
-            log.info("job requeued by shutdown")
-            return
-        assert exception is not None
-        error = describe_error(exception, spec.time_limit_ms if spec else 0)
-        if outcome is AttemptOutcome.RETRYING:
-            delay = job.backoff.delay_for(job.attempt)
-            again = until_stored(
-                lambda: store.schedule_retry(job.id, job.generation, wid, error, now_ms() + delay),
-                "retry",
-            )
-            if again:
-                until_stored(lambda: jobs.enqueue_again(again, delay_ms=delay or None), "enqueue")
-            log.warning("job attempt failed, will retry", error=error, delay_ms=delay)
-            return
-        reason = _failed_reason(outcome, job, exception, error)
-        failure = FAILURE_OF_OUTCOME[outcome]
-        until_stored(
-            lambda: store.fail(job.id, job.generation, wid, error, reason, failure), "fail"
+                details["failed_reason"] = _failed_reason(outcome, job, exception, error)
+        finished = until_stored(
+            lambda: self.store.finish(job.id, job.generation, job.worker_id, outcome, **details),
+            str(outcome),
         )
-        log.error("job failed", error=error, failed_reason=reason, outcome=outcome)
+        if finished.again is not None:
+            again = finished.again
+            until_stored(
+                lambda: self.runtime.jobs.enqueue_again(again, delay_ms=delay or None), "enqueue"
+            )
+        _log_end(job, outcome, details, delay)
 
     def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
         # A delayed message moved to its ready queue carries the flag but no delay.
-        if delay is None and message.options.get("jobcore_delayed"):
+        if delay is None and message.options.get(DELAYED_OPTION):
             generation = message.options.get(GENERATION_OPTION)
             until_stored(lambda: self.store.confirm_ready(message.message_id, generation), "ready")
+
+
+def _log_end(job: JobContext, outcome: AttemptOutcome, details: dict[str, Any], delay: int) -> None:
+    """One line per finished attempt."""
+    if outcome is AttemptOutcome.COMPLETED:
+        if job.attempt > 1:
+            log.info("job recovered after retries", retries=job.attempt - 1)
+        else:
+            log.info("job completed")
+    elif outcome is AttemptOutcome.REQUEUED:
+        log.info("job requeued by shutdown")
+    elif outcome is AttemptOutcome.RETRYING:
+        log.warning("job attempt failed, will retry", error=details["error"], delay_ms=delay)
+    else:
+        log.error(
+            "job failed",
+            error=details["error"],
+            failed_reason=details["failed_reason"],
+            outcome=str(outcome),
+        )
 
 
 def _failed_reason(

@@ -5,12 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-import redis
-
-from jobcore.broker import ready_queue_key
 from jobcore.errors import QueueFull
 from jobcore.settings import Settings
-from jobcore.store.connection import store_errors
+from jobcore.store.record_store import RecordStore
 
 
 class QueueAdmission:
@@ -20,16 +17,16 @@ class QueueAdmission:
     the submit path pays for it at most once per queue per interval, per process.
     """
 
-    def __init__(self, client: redis.Redis, max_depth: int, cache_seconds: float) -> None:
-        self.client = client
+    def __init__(self, store: RecordStore, max_depth: int, cache_seconds: float) -> None:
+        self.store = store
         self.max_depth = max_depth
         self.cache_seconds = cache_seconds
         self._depths: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, client: redis.Redis, settings: Settings) -> QueueAdmission:
-        return cls(client, settings.max_queue_depth, settings.queue_depth_cache)
+    def from_settings(cls, store: RecordStore, settings: Settings) -> QueueAdmission:
+        return cls(store, settings.max_queue_depth, settings.queue_depth_cache)
 
     def depth(self, queue: str) -> int:
         now = time.monotonic()
@@ -37,8 +34,7 @@ class QueueAdmission:
             cached = self._depths.get(queue)
         if cached is not None and now - cached[0] < self.cache_seconds:
             return cached[1]
-        with store_errors():
-            depth = int(self.client.llen(ready_queue_key(queue)))
+        depth = self.store.ready_depth(queue)
         with self._lock:
             self._depths[queue] = (now, depth)
         return depth

@@ -65,19 +65,29 @@ RETRYABLE: tuple[str, ...] = (State.FAILED, State.CANCELLED)
 PENDING: tuple[str, ...] = (State.WAITING, State.DELAYED, State.RETRYING)
 
 
-def lua_state_sets() -> str:
-    """Lua tables of the state groups, so scripts and Python share one definition."""
+def lua_prelude() -> str:
+    """The states, their groups, the attempt outcomes and failure kinds as Lua constants, so
+    scripts and Python share one vocabulary (``STATE.ACTIVE`` is ``"active"``)."""
 
-    def table(name: str, states: tuple[str, ...]) -> str:
+    def members(name: str, enum: type[StrEnum]) -> str:
+        pairs = ", ".join(f'{member.name}="{member.value}"' for member in enum)
+        return f"local {name} = {{{pairs}}}"
+
+    def group(name: str, states: tuple[str, ...]) -> str:
         return f"local {name} = {{" + ", ".join(f'["{s}"]=true' for s in states) + "}"
 
+    failure_of = ", ".join(f'["{o}"]="{k}"' for o, k in FAILURE_OF_OUTCOME.items())
     return (
         "\n".join(
             [
-                table("TERMINAL", TERMINAL),
-                table("CANCELLABLE", CANCELLABLE),
-                table("RETRYABLE", RETRYABLE),
-                table("PENDING", PENDING),
+                members("STATE", State),
+                members("OUTCOME", AttemptOutcome),
+                members("FAILURE", FailureKind),
+                f"local FAILURE_OF_OUTCOME = {{{failure_of}}}",
+                group("TERMINAL", TERMINAL),
+                group("CANCELLABLE", CANCELLABLE),
+                group("RETRYABLE", RETRYABLE),
+                group("PENDING", PENDING),
                 "local ALL_STATES = {" + ", ".join(f'"{s}"' for s in ALL_STATES) + "}",
             ]
         )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, cast
+from typing import Any
 
 from jobcore.clock import format_ms
 from jobcore.errors import ConfigurationError, InvalidRequest
@@ -24,8 +24,8 @@ from jobcore.intake.submission import Submission, SubmissionParser
 from jobcore.jobs import Accepted
 from jobcore.runtime import Runtime
 from jobcore.scheduling.cron import Cron, floor_minute
-from jobcore.store import keys
-from jobcore.store.connection import store_errors
+from jobcore.store import schedule_runs
+from jobcore.store.schedule_runs import LastRun
 
 
 @dataclass(frozen=True)
@@ -61,14 +61,6 @@ CLEANUP = Schedule(
 #: Every schedule the scheduler runs.
 SCHEDULES: tuple[Schedule, ...] = (HEARTBEAT, CLEANUP)
 
-#: Keeps the newest fire time: a late tick of an older minute never hides a newer run.
-_RECORD_LAST_RUN = """
-local current = redis.call('HGET', KEYS[1], 'fireTime')
-if current and tonumber(current) > tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'fireTime', ARGV[1], 'jobId', ARGV[2])
-return 1
-"""
-
 
 def fire_time(schedule: Schedule, now: datetime) -> datetime | None:
     """The nominal fire time (UTC) a tick at ``now`` belongs to, or ``None`` if none."""
@@ -94,14 +86,9 @@ class Fired:
     accepted: Accepted
 
 
-@dataclass(frozen=True)
-class LastRun:
-    fire_time_ms: int
-    job_id: str
-    state: str | None
-
-    def to_api(self) -> dict[str, Any]:
-        return {"fireTime": format_ms(self.fire_time_ms), "jobId": self.job_id, "state": self.state}
+def last_run_view(last: LastRun) -> dict[str, Any]:
+    """A schedule's last run as ``GET /schedules`` shows it."""
+    return {"fireTime": format_ms(last.fire_time_ms), "jobId": last.job_id, "state": last.state}
 
 
 class ScheduleBook:
@@ -113,7 +100,6 @@ class ScheduleBook:
         self.parser = SubmissionParser(
             runtime.job_types, limits=RequestLimits.from_settings(runtime.settings)
         )
-        self._record_last_run = runtime.client.register_script(_RECORD_LAST_RUN)
         self._check()
 
     def _check(self) -> None:
@@ -153,11 +139,9 @@ class ScheduleBook:
         accepted = self.runtime.jobs.submit(
             self.submission(schedule, fired_at), namespace=SCHEDULER_NAMESPACE
         )
-        with store_errors():
-            self._record_last_run(
-                keys=[keys.schedule_last_run(schedule.name)],
-                args=[epoch_ms(fired_at), accepted.job_id],
-            )
+        self.runtime.executor.run(
+            schedule_runs.record(schedule.name, epoch_ms(fired_at), accepted.job_id)
+        )
         return Fired(schedule, fired_at, accepted)
 
     def tick(self, now: datetime) -> list[Fired]:
@@ -166,23 +150,8 @@ class ScheduleBook:
 
     def last_runs(self) -> dict[str, LastRun | None]:
         """Each schedule's latest fire time, its job and that job's state; two round trips."""
-        client = self.runtime.client
-        with store_errors():
-            pipe = client.pipeline(transaction=False)
-            for schedule in self.schedules:
-                pipe.hgetall(keys.schedule_last_run(schedule.name))
-            found = cast(list[dict[str, str]], pipe.execute())
-            pipe = client.pipeline(transaction=False)
-            for last in found:
-                if last:
-                    pipe.hget(keys.job(last["jobId"]), "state")
-            states = iter(cast(list[str | None], pipe.execute()) if any(found) else [])
-        runs: dict[str, LastRun | None] = {}
-        for schedule, last in zip(self.schedules, found, strict=True):
-            runs[schedule.name] = (
-                LastRun(int(last["fireTime"]), last["jobId"], next(states)) if last else None
-            )
-        return runs
+        names = [schedule.name for schedule in self.schedules]
+        return self.runtime.executor.run(schedule_runs.last_runs(names))
 
     def describe(self, now: datetime) -> list[dict[str, Any]]:
         """``GET /schedules`` items: what each schedule does, its next run and its last run."""
@@ -199,7 +168,7 @@ class ScheduleBook:
                     "payload": schedule.payload,
                     "description": schedule.description,
                     "nextRunAt": format_ms(epoch_ms(schedule.when.next_after(now))),
-                    "lastRun": last.to_api() if last else None,
+                    "lastRun": last_run_view(last) if last else None,
                 }
             )
         return items

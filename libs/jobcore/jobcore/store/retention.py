@@ -4,59 +4,27 @@ Completed and cancelled jobs go ``settings.retention`` after they finished, fail
 (dead letters) ``settings.failed_retention`` after. Candidates come from the terminal
 state-and-type indexes, oldest accepted first: a walk stops at the first job accepted after
 the horizon (it, and every later one, finished after it too), so a run reads only what it
-deletes plus the few old jobs that finished late. Each script call examines at most one
-batch, so Redis is never blocked for long, and deletes each job whole — record, effects and
-index entry — inside the script, so counts and listings never see half a job.
+deletes plus the few old jobs that finished late. Each script call (``lua/prune.lua``)
+examines at most one batch, so Redis is never blocked for long, and deletes each job whole
+— record, effects, index entry, idempotency key — so counts and listings never see half a
+job.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import cast
-
-import redis
 
 from jobcore.clock import now_ms
 from jobcore.model.states import TERMINAL, State
 from jobcore.settings import Settings
-from jobcore.store import keys
-from jobcore.store.connection import store_errors
-from jobcore.store.scripts import PRELUDE
+from jobcore.store import keys, scripts
+from jobcore.store.calls import Operation, commands
+from jobcore.store.connection import connect
+from jobcore.store.executor import Executor
 
 #: Jobs examined per script call.
 DEFAULT_BATCH = 200
-
-#: ARGV: state, type, now, retentionMs, batch, offset. Examines up to ``batch`` jobs of the
-#: index oldest first, skipping ``offset`` kept ones, and returns {pruned, kept, done}. Kept =
-#: accepted before the horizon but finished after it: they stay, and the caller skips them
-#: with the offset. Done = the index has nothing more that could be due.
-_PRUNE = r"""
-local state, jtype, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local batch, offset = tonumber(ARGV[5]), tonumber(ARGV[6])
-local index = k_state_type(state, jtype)
-local horizon = now - keep
-local ids = redis.call('ZRANGE', index, offset, offset + batch - 1)
-local pruned, kept = 0, 0
-for _, id in ipairs(ids) do
-  local v = redis.call('HMGET', k_job(id), 'state', 'createdAt', 'finishedAt')
-  if v[1] ~= state then
-    -- No record, or a record in another state: a stale entry, dropped.
-    redis.call('ZREM', index, id)
-  elseif (tonumber(v[2]) or 0) > horizon then
-    return {pruned, kept, 1}
-  elseif (tonumber(v[3]) or tonumber(v[2]) or 0) <= horizon then
-    forget_idempotency_key(id)
-    redis.call('DEL', k_job(id), k_effects(id))
-    redis.call('ZREM', index, id)
-    redis.call('ZREM', K_DUE, id)
-    pruned = pruned + 1
-  else
-    kept = kept + 1
-  end
-end
-return {pruned, kept, #ids < batch and 1 or 0}
-"""
 
 
 @dataclass(frozen=True)
@@ -68,15 +36,44 @@ class PruneReport:
     complete: bool
 
 
+def prune_batch(
+    state: str, job_type: str, now: int, retention_ms: int, batch: int, offset: int
+) -> Operation[tuple[int, int, bool]]:
+    """(pruned, kept, done) for one batch of one index after ``offset`` kept jobs."""
+    pruned, kept, done = yield scripts.PRUNE.call(
+        keys={"index": keys.index_state_type(state, job_type), "due": keys.DUE},
+        args={
+            "state": state,
+            "now": now,
+            "retention_ms": retention_ms,
+            "batch": batch,
+            "offset": offset,
+        },
+    )
+    return int(pruned), int(kept), bool(done)
+
+
+def accepted_types() -> Operation[list[str]]:
+    (found,) = yield commands(("SMEMBERS", keys.TYPES))
+    return sorted(found)
+
+
 class RetentionPruner:
     """Deletes terminal records past their retention (see the module docstring)."""
 
-    def __init__(self, client: redis.Redis, settings: Settings, batch: int = DEFAULT_BATCH) -> None:
-        self.client = client
+    def __init__(self, executor: Executor, settings: Settings, batch: int = DEFAULT_BATCH) -> None:
+        self.executor = executor
         self.retention_ms = int(settings.retention * 1000)
         self.failed_retention_ms = int(settings.failed_retention * 1000)
         self.batch = batch
-        self._prune = client.register_script(PRELUDE + _PRUNE)
+
+    @classmethod
+    def connect(cls, settings: Settings, batch: int = DEFAULT_BATCH) -> RetentionPruner:
+        """A pruner with its own connection to ``settings.redis_url``."""
+        return cls(Executor(connect(settings)), settings, batch)
+
+    def close(self) -> None:
+        self.executor.client.close()
 
     def retention_ms_of(self, state: str) -> int:
         return self.failed_retention_ms if state == State.FAILED else self.retention_ms
@@ -85,18 +82,15 @@ class RetentionPruner:
         self, state: str, job_type: str, now: int, offset: int = 0
     ) -> tuple[int, int, bool]:
         """(pruned, kept, done) for one batch of one index after ``offset`` kept jobs."""
-        retention = self.retention_ms_of(state)
-        args: list[str | int] = [state, job_type, now, retention, self.batch, offset]
-        with store_errors():
-            pruned, kept, done = self._prune(keys=[], args=args)
-        return int(pruned), int(kept), bool(done)
+        return self.executor.run(
+            prune_batch(state, job_type, now, self.retention_ms_of(state), self.batch, offset)
+        )
 
     def prune(self, now: int | None = None, *, deadline: float | None = None) -> PruneReport:
         """Every terminal index in turn, batch after batch, until none has anything due or
         ``time.monotonic()`` passes ``deadline``."""
         at = now_ms() if now is None else now
-        with store_errors():
-            job_types = sorted(cast(set[str], self.client.smembers(keys.TYPES)))
+        job_types = self.executor.run(accepted_types())
         pruned = batches = 0
         for state in TERMINAL:
             for job_type in job_types:

@@ -1,0 +1,79 @@
+"""Process presence: each worker and scheduler process announces itself in Redis and
+refreshes it every ``heartbeat_interval``; the key expires after ``owner_ttl``. A job is
+``active`` under its owner while the owner's key lives. ``GET /workers`` and ``jobcore
+health`` read the live processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from jobcore.clock import LATEST_TIME_MS, format_ms, now_ms
+from jobcore.runtime import Runtime
+from jobcore.store import heartbeats
+
+
+class Heartbeat:
+    """One process's presence (worker or scheduler)."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        kind: str,
+        queues: list[str],
+        in_flight: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.runtime = runtime
+        self.kind = kind
+        self.queues = queues
+        self.in_flight = in_flight
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+    def beat(self) -> None:
+        now = now_ms()
+        description = {
+            "id": self.id,
+            "kind": self.kind,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "queues": ",".join(self.queues),
+            "inFlight": self.in_flight(),
+            "heartbeat": now,
+        }
+        ttl_ms = int(self.runtime.settings.owner_ttl * 1000)
+        self.runtime.executor.run(heartbeats.beat(self.id, description, now, ttl_ms))
+
+    def remove(self) -> None:
+        self.runtime.executor.run(heartbeats.remove(self.id))
+
+
+def live_processes(runtime: Runtime, kind: str | None = None) -> list[dict[str, Any]]:
+    """Worker and scheduler processes whose heartbeat has not expired, newest beat first, as
+    ``GET /workers`` and ``jobcore health`` show them (numbers as numbers, times RFC 3339)."""
+    ttl_ms = int(runtime.settings.owner_ttl * 1000)
+    found = runtime.executor.run(heartbeats.live(now_ms(), ttl_ms))
+    return [process_view(h) for h in found if kind is None or h.get("kind") == kind]
+
+
+def _whole(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
+def process_view(process: dict[str, str]) -> dict[str, Any]:
+    """One presence hash as shown to people and programs."""
+    heartbeat = _whole(process.get("heartbeat"))
+    return {
+        "id": process.get("id", ""),
+        "kind": process.get("kind", ""),
+        "host": process.get("host", ""),
+        "pid": _whole(process.get("pid")),
+        "queues": [q for q in process.get("queues", "").split(",") if q],
+        "inFlight": _whole(process.get("inFlight")),
+        "lastHeartbeat": format_ms(heartbeat) if 0 < heartbeat <= LATEST_TIME_MS else None,
+    }
