@@ -6,6 +6,7 @@ import contextlib
 import json
 import random
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -21,7 +22,12 @@ from jobcore.intake.idempotency import (
     key_problem,
     parse_header,
 )
-from jobcore.intake.limits import INT64_MAX, INT64_MIN, RequestLimits, payload_problems
+from jobcore.intake.limits import (
+    DEFAULT_LIMITS,
+    INT64_MAX,
+    INT64_MIN,
+    payload_problems,
+)
 from jobcore.intake.strict_json import parse_strict
 from jobcore.intake.submission import SubmissionParser
 from jobcore.model.catalogue import BUILTIN_SPECS, builtin_job_types
@@ -38,7 +44,7 @@ clean_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_chara
 #: Idempotency keys as clients may send them: 1-255 characters, no control characters.
 client_keys = st.text(
     st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=255
-).filter(lambda k: key_problem(k) is None)
+).filter(lambda k: key_problem(k, DEFAULT_LIMITS.max_idempotency_key_length) is None)
 json_scalars = st.none() | st.booleans() | st.integers(INT64_MIN, INT64_MAX) | clean_text
 json_values = st.recursive(
     json_scalars | st.floats(allow_nan=False, allow_infinity=False),
@@ -128,7 +134,7 @@ def test_canonical_json_round_trips(value):
 @FAST
 @given(json_values)
 def test_strict_json_reads_back_what_json_writes(value):
-    assert parse_strict(json.dumps(value).encode()) == value
+    assert parse_strict(json.dumps(value).encode(), DEFAULT_LIMITS.max_json_depth) == value
 
 
 @FAST
@@ -136,7 +142,7 @@ def test_strict_json_reads_back_what_json_writes(value):
 def test_strict_json_refuses_garbage_with_a_value_error_only(raw):
     # Anything else (RecursionError, UnicodeError outside ValueError, ...) would be a 500.
     with contextlib.suppress(ValueError):
-        parse_strict(raw)
+        parse_strict(raw, DEFAULT_LIMITS.max_json_depth)
 
 
 @FAST
@@ -146,7 +152,7 @@ def test_strict_json_refuses_any_duplicate_key(value):
     text = json.dumps(value)
     doubled = text[:-1] + ", " + json.dumps(key) + ": 1}"
     with pytest.raises(ValueError, match="duplicate key"):
-        parse_strict(doubled.encode())
+        parse_strict(doubled.encode(), DEFAULT_LIMITS.max_json_depth)
 
 
 @FAST
@@ -225,7 +231,7 @@ def test_the_payload_key_count_counts_every_member(payload, limit):
 
     over = any(
         p.detail.startswith("the payload has")
-        for p in payload_problems(payload, RequestLimits(max_payload_keys=limit))
+        for p in payload_problems(payload, replace(DEFAULT_LIMITS, max_payload_keys=limit))
     )
     assert over == (members(payload) > limit)
 

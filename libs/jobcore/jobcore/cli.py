@@ -34,7 +34,7 @@ from jobcore.errors import (
 )
 from jobcore.intake.admission import QueueAdmission
 from jobcore.intake.limits import RequestLimits
-from jobcore.intake.listing import filter_problems, raise_for
+from jobcore.intake.listing import DEFAULT_PAGE_SIZE, filter_problems, raise_for
 from jobcore.intake.strict_json import parse_strict
 from jobcore.intake.submission import SubmissionParser
 from jobcore.model.catalogue import load_job_types
@@ -60,10 +60,6 @@ EXIT_UNAVAILABLE = 5
 #: Something failed that is not the caller's doing (a bug): the message says what.
 EXIT_INTERNAL = 70
 
-#: Page size of ``jobcore jobs`` when none is given.
-DEFAULT_LIMIT = 50
-#: Deepest nesting accepted in ``--payload``, as the API's body limit.
-MAX_JSON_DEPTH = 32
 #: Columns of ``jobs --table``.
 LIST_COLUMNS = ("jobId", "type", "state", "attempts", "createdAt", "finishedAt")
 
@@ -72,7 +68,7 @@ class UsageError(JobcoreError):
     """The command line itself is wrong (exit 2)."""
 
 
-def parse_payload(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+def parse_payload(text: str, max_depth: int) -> Any:
     """``--payload`` as JSON, refused as the API refuses a body (duplicates, NaN, depth)."""
     try:
         return parse_strict(text.encode("utf-8", "surrogatepass"), max_depth)
@@ -92,7 +88,8 @@ def _seconds(text: str) -> float:
 
 def enqueue(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
     settings = runtime.settings
-    body: dict[str, Any] = {"type": args.type, "payload": parse_payload(args.payload)}
+    payload = parse_payload(args.payload, settings.max_json_depth)
+    body: dict[str, Any] = {"type": args.type, "payload": payload}
     if args.key is not None:
         body["idempotencyKey"] = args.key
     if args.delay is not None:
@@ -269,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("jobs", list_jobs, "jobs, newest first (as GET /jobs)")
     sub.add_argument("--state", help=f"one of {', '.join(ALL_STATES)}")
     sub.add_argument("--type", help="a job type")
-    sub.add_argument("--limit", type=int, default=DEFAULT_LIMIT)
+    sub.add_argument("--limit", type=int, default=DEFAULT_PAGE_SIZE)
     sub.add_argument("--cursor", type=int, help="nextCursor of the previous page")
     sub = add("retry", retry, "retry a failed or cancelled job")
     sub.add_argument("id")

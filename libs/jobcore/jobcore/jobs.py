@@ -11,6 +11,7 @@ from jobcore.broker import MessageSender
 from jobcore.clock import now_ms
 from jobcore.errors import IdempotencyConflict, InvalidTransition, JobNotFound
 from jobcore.intake.idempotency import CLIENT_NAMESPACE, digest, fingerprint
+from jobcore.intake.listing import DEFAULT_PAGE_SIZE
 from jobcore.intake.submission import Submission
 from jobcore.model.backoff import RetryPolicy
 from jobcore.model.records import JobRecord, payload_json, stored_json
@@ -195,7 +196,7 @@ class Jobs:
         *,
         state: str | None = None,
         job_type: str | None = None,
-        limit: int = 50,
+        limit: int = DEFAULT_PAGE_SIZE,
         cursor: int | None = None,
     ) -> Page:
         return self.store.list(state, job_type, limit, cursor)

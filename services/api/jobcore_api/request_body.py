@@ -13,7 +13,7 @@ from typing import Any
 
 import falcon
 
-from jobcore.intake.strict_json import MAX_DEPTH, parse_strict
+from jobcore.intake.strict_json import parse_strict
 from jobcore_api.problems import problem
 
 #: Bytes read from a chunked body per call.
@@ -37,7 +37,7 @@ def _read_bounded(req: falcon.Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_json(req: falcon.Request, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
+def read_json(req: falcon.Request, max_bytes: int, max_depth: int) -> Any:
     """The request's JSON body, or a problem for the client to fix (400/413/415)."""
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):

@@ -12,7 +12,7 @@ from jobcore.clock import now_ms
 from jobcore.errors import InvalidRequest, Problem, quoted
 from jobcore.intake.admission import QueueAdmission
 from jobcore.intake.idempotency import CLIENT_NAMESPACE, parse_header
-from jobcore.intake.listing import filter_problems, raise_for
+from jobcore.intake.listing import DEFAULT_PAGE_SIZE, filter_problems, raise_for
 from jobcore.intake.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA, checked_body
 from jobcore.intake.submission import SubmissionParser
 from jobcore.jobs import Jobs
@@ -21,8 +21,6 @@ from jobcore.settings import Settings
 from jobcore_api.problems import RETRY_AFTER_SECONDS
 from jobcore_api.request_body import read_json
 
-#: Page size of listings when the client names none.
-DEFAULT_LIMIT = 50
 #: The query parameters of a listing.
 LIST_PARAMETERS = frozenset({"state", "type", "limit", "cursor"})
 #: The query parameters of the dead-letter listing (its state is fixed).
@@ -43,7 +41,7 @@ class ListQuery:
     def __init__(self, req: falcon.Request, jobs: Jobs, *, state: str | None = None) -> None:
         raw_limit = req.get_param("limit")
         if raw_limit is None:
-            limit = DEFAULT_LIMIT
+            limit = DEFAULT_PAGE_SIZE
         else:
             # Not a number is out of range: the same problem, the same message.
             limit = int(raw_limit) if _DIGITS.fullmatch(raw_limit) else -1
@@ -155,7 +153,9 @@ class JobRetryResource:
         resp.media = self.jobs.retry(job_id, reset_effects=reset).to_api()
 
     def _body(self, req: falcon.Request) -> Any:
-        return read_json(req, self.settings.max_body_bytes) if req.content_length else None
+        if not req.content_length:
+            return None
+        return read_json(req, self.settings.max_body_bytes, self.settings.max_json_depth)
 
 
 class StatsResource:
@@ -191,7 +191,11 @@ class DeadLettersRetryResource:
         self.settings = settings
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        raw = read_json(req, self.settings.max_body_bytes) if req.content_length else None
+        raw = (
+            read_json(req, self.settings.max_body_bytes, self.settings.max_json_depth)
+            if req.content_length
+            else None
+        )
         body = checked_body(BULK_RETRY_SCHEMA, raw)
         job_type = body.get("type")
         if job_type is not None:

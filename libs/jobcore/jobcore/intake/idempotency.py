@@ -5,25 +5,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from typing import Any
 
 from jobcore.errors import MalformedRequest
 
-#: Longest idempotency key accepted, in characters.
-MAX_KEY_LENGTH = 255
 #: Namespace of keys sent by API clients (when API keys are off).
 CLIENT_NAMESPACE = "client"
 #: Namespace of the scheduler's time-bucketed keys.
 SCHEDULER_NAMESPACE = "schedule"
+#: What an idempotency key may hold: anything but control characters (C0, DEL, C1). The
+#: submission schema shows this pattern and ``key_problem`` applies it: one rule.
+KEY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_ALLOWED = re.compile(KEY_PATTERN)
 
 
-def key_problem(key: str, max_length: int = MAX_KEY_LENGTH) -> str | None:
+def key_problem(key: str, max_length: int) -> str | None:
     """Why ``key`` is not an acceptable idempotency key, or ``None``."""
     if not key:
         return "must not be empty"
     if len(key) > max_length:
         return f"must be at most {max_length} characters"
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in key):
+    if not _ALLOWED.match(key):
         return "must not contain control characters"
     return None
 

@@ -10,46 +10,35 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from jobcore.errors import ConfigurationError, Problem
+from jobcore.errors import Problem
 from jobcore.settings import Settings
 
 #: Smallest and largest integer accepted anywhere in a payload (signed 64 bits).
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-#: Dramatiq's Redis broker refuses delays of 7 days or more; one hour of slack below that.
-DRAMATIQ_MAX_DELAY_SECONDS = 7 * 86400 - 3600
 #: Most problems reported for one payload: enough to fix it, bounded for hostile input.
 MAX_PROBLEMS = 20
 
 
 @dataclass(frozen=True)
 class RequestLimits:
-    """Every limit a parsed request is checked against; built from settings."""
+    """Every limit a parsed request is checked against, taken from the settings (where each
+    is declared, with its default and bounds, once)."""
 
     #: Longest accepted ``delaySeconds``, and furthest ``runAt`` from now, in seconds.
-    max_delay_seconds: int = DRAMATIQ_MAX_DELAY_SECONDS
+    max_delay_seconds: int
     #: Most attempts a submission may ask for.
-    max_attempts: int = 100
+    max_attempts: int
     #: Longest backoff delay a submission may ask for, in milliseconds.
-    max_backoff_ms: int = 86_400_000
+    max_backoff_ms: int
     #: Most object members in one payload, counted at every depth.
-    max_payload_keys: int = 1000
+    max_payload_keys: int
     #: Longest idempotency key, in characters.
-    max_idempotency_key_length: int = 255
+    max_idempotency_key_length: int
     #: Largest page a listing may ask for.
-    max_list_limit: int = 500
-
-    def __post_init__(self) -> None:
-        if self.max_delay_seconds > DRAMATIQ_MAX_DELAY_SECONDS:
-            raise ConfigurationError(
-                f"JOBCORE_MAX_DELAY must be at most {DRAMATIQ_MAX_DELAY_SECONDS} s "
-                "(the broker refuses delays of 7 days or more)"
-            )
-        for name in ("max_attempts", "max_payload_keys", "max_list_limit"):
-            if getattr(self, name) < 1:
-                raise ConfigurationError(f"{name} must be at least 1")
-        if not 1 <= self.max_idempotency_key_length <= 4096:
-            raise ConfigurationError("the idempotency key length limit must be 1 to 4096")
+    max_list_limit: int
+    #: Deepest nesting of arrays and objects in a body.
+    max_json_depth: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RequestLimits:
@@ -60,7 +49,12 @@ class RequestLimits:
             max_payload_keys=settings.max_payload_keys,
             max_idempotency_key_length=settings.max_idempotency_key_length,
             max_list_limit=settings.max_list_limit,
+            max_json_depth=settings.max_json_depth,
         )
+
+
+#: The limits of the default settings (a parser or a tool built without settings).
+DEFAULT_LIMITS = RequestLimits.from_settings(Settings())
 
 
 def _walk(value: Any, pointer: str) -> Iterator[tuple[str, Any]]:

@@ -9,6 +9,9 @@ from jobcore.errors import InvalidRequest, Problem, quoted
 from jobcore.model.specs import JobTypes
 from jobcore.model.states import ALL_STATES
 
+#: Page size of a listing that names none (``GET /jobs``, ``jobcore jobs``).
+DEFAULT_PAGE_SIZE = 50
+
 
 @dataclass(frozen=True)
 class ListFilters:

@@ -12,9 +12,6 @@ from typing import Any
 
 from jobcore.errors import quoted
 
-#: Deepest nesting of arrays and objects accepted in a body (``JOBCORE_MAX_JSON_DEPTH``).
-MAX_DEPTH = 32
-
 
 class _Refused(ValueError):
     """A JSON text Jobcore refuses."""
@@ -70,7 +67,7 @@ def _check_text(text: str) -> None:
         raise _Refused("strings must not contain lone surrogates") from exc
 
 
-def parse_strict(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
+def parse_strict(raw: bytes, max_depth: int) -> Any:
     """Decode ``raw`` or raise ``ValueError`` saying what is wrong with it."""
     try:
         text = raw.decode("utf-8")

@@ -14,25 +14,19 @@ from jsonschema.exceptions import ValidationError
 
 from jobcore.clock import parse_rfc3339
 from jobcore.errors import InvalidRequest, MalformedRequest, Problem, UnknownJobType, quoted
-from jobcore.intake.idempotency import key_problem
-from jobcore.intake.limits import RequestLimits, payload_problems
+from jobcore.intake.idempotency import KEY_PATTERN, key_problem
+from jobcore.intake.limits import DEFAULT_LIMITS, RequestLimits, payload_problems
 from jobcore.intake.schema_formats import FORMAT_CHECKER
 from jobcore.intake.schema_messages import schema_message
 from jobcore.intake.schema_quick_check import QuickCheck, quick_check
 from jobcore.intake.whole_numbers import contains_float, whole_numbers
 from jobcore.model.specs import JobSpec, JobTypes
 
-#: The limits of a parser built without settings.
-DEFAULT_LIMITS = RequestLimits()
-#: Longest delay a job may be submitted with by default (see ``RequestLimits``).
-MAX_DELAY_SECONDS = DEFAULT_LIMITS.max_delay_seconds
 #: RFC 3339 date-time with an explicit offset (Python's ISO parser alone accepts more).
 RFC3339_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}"
     r"(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
-#: An idempotency key: no control characters (C0, DEL, C1).
-IDEMPOTENCY_KEY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
 #: What to send instead of a time that is not RFC 3339.
 RFC3339_HINT = "must be an RFC 3339 time with an offset, like 2026-01-18T10:12:30.000Z"
 
@@ -49,7 +43,7 @@ def submission_schema(limits: RequestLimits = DEFAULT_LIMITS) -> dict[str, Any]:
                 "type": "string",
                 "minLength": 1,
                 "maxLength": limits.max_idempotency_key_length,
-                "pattern": IDEMPOTENCY_KEY_PATTERN,
+                "pattern": KEY_PATTERN,
             },
             "delaySeconds": {"type": "number", "minimum": 0, "maximum": limits.max_delay_seconds},
             "runAt": {"type": "string", "maxLength": 64, "pattern": RFC3339_PATTERN},
@@ -98,7 +92,7 @@ def pointer(base: str, path: Any) -> str:
 #: What the envelope's patterns mean, said instead of the pattern itself.
 PATTERN_MEANINGS = {
     RFC3339_PATTERN: RFC3339_HINT,
-    IDEMPOTENCY_KEY_PATTERN: "the idempotency key must not contain control characters",
+    KEY_PATTERN: "the idempotency key must not contain control characters",
 }
 
 
