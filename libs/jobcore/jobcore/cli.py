@@ -1,8 +1,9 @@
 """``jobcore``: the command line producer and inspector, calling the same ``Jobs`` as the API.
 
-Output is JSON on stdout (``--table`` for people); errors go to stderr with the API's
-titles and messages, and the exit code says what went wrong (see ``EXIT_*``). Redis is
-``REDIS_URL``, else the one ``make run`` wrote to ``var/redis.url``.
+Output is one line of JSON on stdout (``--table`` for people); errors go to stderr with the
+API's titles and messages, and the exit code says what went wrong (each error's
+``exit_code`` in ``jobcore.errors``). Redis is ``REDIS_URL``, else the one ``make run``
+wrote to ``var/redis.url``.
 """
 
 from __future__ import annotations
@@ -20,45 +21,31 @@ from typing import Any
 
 import structlog
 
-from jobcore.clock import now_ms
 from jobcore.errors import (
+    EXIT_INTERNAL,
+    EXIT_INVALID,
     ConfigurationError,
-    IdempotencyConflict,
     InvalidRequest,
     InvalidTransition,
     JobcoreError,
-    JobNotFound,
     MalformedRequest,
-    QueueFull,
-    StoreUnavailable,
 )
-from jobcore.intake.admission import QueueAdmission
-from jobcore.intake.limits import RequestLimits
 from jobcore.intake.listing import DEFAULT_PAGE_SIZE, filter_problems, raise_for
 from jobcore.intake.strict_json import parse_strict
-from jobcore.intake.submission import SubmissionParser
 from jobcore.model.catalogue import load_job_types
 from jobcore.model.states import ALL_STATES
 from jobcore.presence import live_processes
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import DEFAULT_SOURCE, REDIS_URL_FILE, Settings
+from jobcore.submit_flow import SubmitFlow
 from jobcore.telemetry.tracing import configure_tracing, shutdown_tracing
 
-#: Exit codes.
+#: Exit codes besides each error's own (``jobcore.errors``: 2 invalid, 3 not found,
+#: 4 conflict, 5 unavailable, 70 internal).
 EXIT_OK = 0
 #: A health check found no live process of the kind on this host.
 EXIT_UNHEALTHY = 1
-#: Bad usage or an invalid request (the API's 400 and 422).
-EXIT_INVALID = 2
-#: No job with this id (404).
-EXIT_NOT_FOUND = 3
-#: The job's state forbids the operation, or the idempotency key was used otherwise (409).
-EXIT_CONFLICT = 4
-#: Redis is unreachable or full (503): try again later.
-EXIT_UNAVAILABLE = 5
-#: Something failed that is not the caller's doing (a bug): the message says what.
-EXIT_INTERNAL = 70
 
 #: Columns of ``jobs --table``.
 LIST_COLUMNS = ("jobId", "type", "state", "attempts", "createdAt", "finishedAt")
@@ -66,6 +53,9 @@ LIST_COLUMNS = ("jobId", "type", "state", "attempts", "createdAt", "finishedAt")
 
 class UsageError(JobcoreError):
     """The command line itself is wrong (exit 2)."""
+
+    title = "Bad usage"
+    exit_code = EXIT_INVALID
 
 
 def parse_payload(text: str, max_depth: int) -> Any:
@@ -87,29 +77,14 @@ def _seconds(text: str) -> float:
 
 
 def enqueue(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
-    settings = runtime.settings
-    payload = parse_payload(args.payload, settings.max_json_depth)
+    """Submit through the same flow as ``POST /jobs``."""
+    payload = parse_payload(args.payload, runtime.settings.max_json_depth)
     body: dict[str, Any] = {"type": args.type, "payload": payload}
     if args.key is not None:
         body["idempotencyKey"] = args.key
     if args.delay is not None:
         body["delaySeconds"] = args.delay
-    parser = SubmissionParser(
-        runtime.job_types,
-        require_idempotency_key=settings.require_idempotency_key,
-        limits=RequestLimits.from_settings(settings),
-    )
-    submission = parser.parse(body, now_ms=now_ms())
-    QueueAdmission.from_settings(runtime.store, settings).check(submission.spec.queue)
-    accepted = runtime.jobs.submit(submission)
-    answer: dict[str, Any] = {
-        "status": "accepted",
-        "jobId": accepted.job_id,
-        "state": accepted.state,
-    }
-    if accepted.duplicate:
-        answer["duplicate"] = True
-    return answer
+    return SubmitFlow.for_runtime(runtime).submit(body).to_api()
 
 
 def status(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
@@ -200,30 +175,15 @@ def render_table(command: str, answer: dict[str, Any]) -> str:
     return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in answer.items())
 
 
-_TITLES: tuple[tuple[type[JobcoreError], str, int], ...] = (
-    (UsageError, "Bad usage", EXIT_INVALID),
-    (IdempotencyConflict, "Idempotency key reused", EXIT_CONFLICT),
-    (MalformedRequest, "Bad request", EXIT_INVALID),
-    (JobNotFound, "Job not found", EXIT_NOT_FOUND),
-    (InvalidTransition, "Conflict with the job's state", EXIT_CONFLICT),
-    (QueueFull, "Queue full", EXIT_UNAVAILABLE),
-    (StoreUnavailable, "Service unavailable", EXIT_UNAVAILABLE),
-    (ConfigurationError, "Configuration error", EXIT_INVALID),
-)
-
-
 def describe_error(error: JobcoreError) -> tuple[dict[str, Any], int]:
-    """The problem (title, detail, errors) the API would answer, and the exit code."""
+    """The one mapping from Jobcore's errors to the command line: the problem the API would
+    answer (its title, detail, errors) and the error's exit code."""
+    problem: dict[str, Any] = {"title": error.title, "detail": str(error)}
     if isinstance(error, InvalidRequest):
-        errors = [{"pointer": p.pointer, "detail": p.detail} for p in error.problems]
-        return {"title": error.title, "detail": str(error), "errors": errors}, EXIT_INVALID
-    for kind, title, code in _TITLES:
-        if isinstance(error, kind):
-            problem: dict[str, Any] = {"title": title, "detail": str(error)}
-            if isinstance(error, InvalidTransition):
-                problem["state"] = error.state
-            return problem, code
-    return {"title": "Error", "detail": str(error)}, EXIT_INVALID
+        problem["errors"] = [{"pointer": p.pointer, "detail": p.detail} for p in error.problems]
+    if isinstance(error, InvalidTransition):
+        problem["state"] = error.state
+    return problem, error.exit_code
 
 
 def _print_error(problem: dict[str, Any], code: int, table: bool) -> None:

@@ -16,7 +16,7 @@ from jobcore.intake.submission import Submission
 from jobcore.model.backoff import RetryPolicy
 from jobcore.model.records import JobRecord, payload_json, stored_json
 from jobcore.model.specs import JobTypes
-from jobcore.model.states import FailureKind, State
+from jobcore.model.states import ALL_STATES, FailureKind, State
 from jobcore.settings import Settings
 from jobcore.store.record_store import (
     IdempotencyKey,
@@ -63,6 +63,52 @@ class Accepted:
     job_id: str
     state: str
     duplicate: bool
+
+    def to_api(self) -> dict[str, Any]:
+        """The answer to a submission (``POST /jobs``, ``jobcore enqueue``)."""
+        shown: dict[str, Any] = {"status": "accepted", "jobId": self.job_id, "state": self.state}
+        if self.duplicate:
+            shown["duplicate"] = True
+        return shown
+
+
+#: The JSON Schema of ``Accepted.to_api``.
+ACCEPTED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "jobId", "state"],
+    "properties": {
+        "status": {"const": "accepted"},
+        "jobId": {"type": "string", "description": "opaque, URL-safe"},
+        "state": {"type": "string", "enum": list(ALL_STATES)},
+        "duplicate": {"const": True, "description": "present on idempotent replays"},
+    },
+}
+#: The JSON Schema of ``BulkRetry.to_api`` (``POST /jobs/dead/retry``).
+BULK_RETRY_RESULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["retried", "skipped", "skippedByFailure"],
+    "properties": {
+        "retried": {"type": "integer", "minimum": 0},
+        "skipped": {"type": "integer", "minimum": 0},
+        "skippedByFailure": {
+            "type": "object",
+            "additionalProperties": {"type": "integer", "minimum": 0},
+            "description": "jobs left alone, by why they failed: human-check (an unfinished "
+            "effect; retry with effects=reset after checking), permanent (retry with "
+            "includePermanent)",
+        },
+    },
+}
+#: The JSON Schema of ``purged_view`` (``DELETE /jobs/dead``).
+PURGED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["purged"],
+    "properties": {"purged": {"type": "integer", "minimum": 0}},
+}
+
+
+def purged_view(count: int) -> dict[str, Any]:
+    return {"purged": count}
 
 
 class Jobs:

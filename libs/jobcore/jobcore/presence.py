@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from jobcore.clock import LATEST_TIME_MS, format_ms, now_ms
+from jobcore.clock import LATEST_TIME_MS, OPTIONAL_TIME_SCHEMA, format_ms, now_ms
 from jobcore.runtime import Runtime
 from jobcore.store import heartbeats
 
@@ -56,6 +56,21 @@ def live_processes(runtime: Runtime, kind: str | None = None) -> list[dict[str, 
     ttl_ms = int(runtime.settings.owner_ttl * 1000)
     found = runtime.executor.run(heartbeats.live(now_ms(), ttl_ms))
     return [process_view(h) for h in found if kind is None or h.get("kind") == kind]
+
+
+#: The JSON Schema of ``process_view`` (an item of ``GET /workers``).
+PROCESS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "kind": {"type": "string"},
+        "host": {"type": "string"},
+        "pid": {"type": "integer"},
+        "queues": {"type": "array", "items": {"type": "string"}},
+        "inFlight": {"type": "integer", "minimum": 0},
+        "lastHeartbeat": OPTIONAL_TIME_SCHEMA,
+    },
+}
 
 
 def _whole(text: str | None) -> int:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from jobcore.errors import ConfigurationError
+from jobcore.errors import EXIT_REFUSED_TO_START, ConfigurationError
 
 
 @contextmanager
@@ -19,4 +19,4 @@ def refuse_to_start_on_configuration_errors(service: str) -> Iterator[None]:
     except ConfigurationError as exc:
         line = {"event": "cannot start", "service": service, "error": str(exc), "level": "error"}
         print(json.dumps(line), file=sys.stderr, flush=True)
-        raise SystemExit(exc.exit_code) from None
+        raise SystemExit(EXIT_REFUSED_TO_START) from None

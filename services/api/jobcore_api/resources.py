@@ -1,38 +1,53 @@
-"""HTTP resources: each parses the request, calls ``jobcore``, and renders the answer."""
+"""HTTP resources: each parses the request, calls ``jobcore``, and renders the answer.
+
+Which resource serves which route, with which role and parameters, is the route table's
+(``routes.py``); the query check and authentication run before a responder is called.
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import falcon
 import structlog
 
-from jobcore.clock import now_ms
 from jobcore.errors import InvalidRequest, Problem, quoted
-from jobcore.intake.admission import QueueAdmission
 from jobcore.intake.idempotency import CLIENT_NAMESPACE, parse_header
 from jobcore.intake.listing import DEFAULT_PAGE_SIZE, filter_problems, raise_for
 from jobcore.intake.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA, checked_body
-from jobcore.intake.submission import SubmissionParser
-from jobcore.jobs import Jobs
+from jobcore.jobs import Jobs, purged_view
 from jobcore.model.states import State
+from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import Settings
+from jobcore.store.queries import events_view
+from jobcore.submit_flow import SubmitFlow
 from jobcore_api.problems import RETRY_AFTER_SECONDS
 from jobcore_api.request_body import read_json
 
-#: The query parameters of a listing.
-LIST_PARAMETERS = frozenset({"state", "type", "limit", "cursor"})
-#: The query parameters of the dead-letter listing (its state is fixed).
-DEAD_LIST_PARAMETERS = frozenset({"type", "limit", "cursor"})
 #: A whole number as a query parameter: ASCII digits only (``str.isdigit`` takes "²").
 _DIGITS = re.compile(r"[0-9]{1,18}")
+
+#: The JSON Schema of ``GET /healthz`` and ``GET /readyz`` bodies.
+HEALTH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"type": "string"}, "redis": {"type": "string"}},
+}
 
 log = structlog.get_logger("jobcore.api")
 
 
 def _job_path(job_id: str) -> str:
     return f"/jobs/{job_id}"
+
+
+def _body(req: falcon.Request, settings: Settings) -> Any:
+    """The request's JSON body, or ``None`` when it sent none."""
+    if not req.content_length:
+        return None
+    return read_json(req, settings.max_body_bytes, settings.max_json_depth)
 
 
 class ListQuery:
@@ -68,40 +83,29 @@ class ListQuery:
         page = jobs.list(
             state=self.state, job_type=self.job_type, limit=self.limit, cursor=self.cursor
         )
-        return {"items": [r.to_api() for r in page.items], "nextCursor": page.next_cursor}
+        return page.to_api()
 
 
 class JobsResource:
     """``POST /jobs`` submits; ``GET /jobs`` lists."""
 
-    query_parameters = {"GET": LIST_PARAMETERS}
-
-    def __init__(
-        self,
-        jobs: Jobs,
-        parser: SubmissionParser,
-        settings: Settings,
-        admission: QueueAdmission | None = None,
-    ) -> None:
+    def __init__(self, jobs: Jobs, flow: SubmitFlow, settings: Settings) -> None:
         self.jobs = jobs
-        self.parser = parser
+        self.flow = flow
         self.settings = settings
-        self.admission = admission
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, self.settings.max_body_bytes, self.settings.max_json_depth)
         header = req.get_header("Idempotency-Key")
-        header_key = parse_header(header) if header is not None else None
-        submission = self.parser.parse(body, header_key, now_ms=now_ms())
-        if self.admission is not None:
-            self.admission.check(submission.spec.queue)
-        namespace = req.context.get("idempotency_namespace") or CLIENT_NAMESPACE
-        accepted = self.jobs.submit(submission, namespace=namespace)
+        accepted = self.flow.submit(
+            body,
+            header_key=parse_header(header) if header is not None else None,
+            namespace=req.context.get("idempotency_namespace") or CLIENT_NAMESPACE,
+        )
         resp.location = _job_path(accepted.job_id)
-        resp.media = {"status": "accepted", "jobId": accepted.job_id, "state": accepted.state}
+        resp.media = accepted.to_api()
         if accepted.duplicate:
             resp.status = falcon.HTTP_200
-            resp.media["duplicate"] = True
             resp.set_header("Idempotent-Replayed", "true")
         else:
             resp.status = falcon.HTTP_202
@@ -131,7 +135,7 @@ class JobEventsResource:
         self.jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        resp.media = {"jobId": job_id, "items": self.jobs.events(job_id)}
+        resp.media = events_view(job_id, self.jobs.events(job_id))
 
 
 class JobCancelResource:
@@ -148,14 +152,9 @@ class JobRetryResource:
         self.settings = settings
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        body = checked_body(RETRY_SCHEMA, self._body(req))
+        body = checked_body(RETRY_SCHEMA, _body(req, self.settings))
         reset = body.get("effects") == "reset"
         resp.media = self.jobs.retry(job_id, reset_effects=reset).to_api()
-
-    def _body(self, req: falcon.Request) -> Any:
-        if not req.content_length:
-            return None
-        return read_json(req, self.settings.max_body_bytes, self.settings.max_json_depth)
 
 
 class StatsResource:
@@ -167,9 +166,7 @@ class StatsResource:
 
 
 class DeadLettersResource:
-    """``GET /jobs/dead``: failed jobs, newest first, optionally of one type."""
-
-    query_parameters = {"GET": DEAD_LIST_PARAMETERS, "DELETE": frozenset({"type"})}
+    """``GET /jobs/dead``: failed jobs, newest first; ``DELETE``: purge them."""
 
     def __init__(self, jobs: Jobs) -> None:
         self.jobs = jobs
@@ -180,7 +177,7 @@ class DeadLettersResource:
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Purge dead letters (optionally of one ``type``); says how many went."""
         query = ListQuery(req, self.jobs, state=State.FAILED)
-        resp.media = {"purged": self.jobs.purge_dead(job_type=query.job_type)}
+        resp.media = purged_view(self.jobs.purge_dead(job_type=query.job_type))
 
 
 class DeadLettersRetryResource:
@@ -191,12 +188,7 @@ class DeadLettersRetryResource:
         self.settings = settings
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        raw = (
-            read_json(req, self.settings.max_body_bytes, self.settings.max_json_depth)
-            if req.content_length
-            else None
-        )
-        body = checked_body(BULK_RETRY_SCHEMA, raw)
+        body = checked_body(BULK_RETRY_SCHEMA, _body(req, self.settings))
         job_type = body.get("type")
         if job_type is not None:
             canonical = self.jobs.job_types.canonical_name(job_type)
@@ -217,6 +209,16 @@ class JobTypesResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"items": [spec.to_api() for spec in self.jobs.job_types.specs]}
+
+
+class SchedulesResource:
+    """``GET /schedules``: each schedule, its next run and its last run's job and state."""
+
+    def __init__(self, book: ScheduleBook) -> None:
+        self.book = book
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"items": self.book.describe(datetime.now(UTC))}
 
 
 class HealthResource:

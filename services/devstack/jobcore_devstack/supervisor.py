@@ -10,6 +10,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from jobcore.errors import EXIT_REFUSED_TO_START
+
 #: Seconds a service gets to stop after SIGTERM before it is killed.
 STOP_TIMEOUT = 30.0
 #: Seconds before restarting a service that died; doubled while it keeps dying young.
@@ -19,9 +21,6 @@ RESTART_PAUSE_MAX = 30.0
 YOUNG = 10.0
 #: After this many young deaths in a row the supervisor gives up on the service.
 CRASH_LOOP_LIMIT = 5
-#: Exit status of a service that refuses to start (``ConfigurationError.exit_code``):
-#: restarting it cannot help.
-EXIT_CONFIGURATION = 78
 _COLORS = ["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m"]
 _RESET = "\033[0m"
 
@@ -122,7 +121,7 @@ class Supervisor:
         if service.alive():
             return True
         code = service.process.returncode if service.process else None
-        if code == EXIT_CONFIGURATION:
+        if code == EXIT_REFUSED_TO_START:
             say(service.name, "cannot start (see the line above); stopping everything")
             return False
         if not service.restart:

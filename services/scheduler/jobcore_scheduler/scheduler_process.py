@@ -17,7 +17,6 @@ from datetime import datetime
 from types import FrameType
 
 import pendulum
-import periodiq
 import structlog
 
 from jobcore.model.catalogue import load_job_types
@@ -28,7 +27,8 @@ from jobcore.startup import refuse_to_start_on_configuration_errors
 from jobcore.telemetry.logs import configure_logging
 from jobcore.telemetry.tracing import configure_tracing, shutdown_tracing
 from jobcore_scheduler.heartbeat_thread import SchedulerPresence
-from jobcore_scheduler.ticks import TickBroker, TickHandler, tick_actor
+from jobcore_scheduler.periodiq_clock import run_clock
+from jobcore_scheduler.ticks import TickHandler
 
 log = structlog.get_logger("jobcore.scheduler")
 
@@ -83,7 +83,6 @@ def main(argv: list[str] | None = None) -> None:
         with stop.tick():
             handler(now)
 
-    actor = tick_actor(TickBroker(on_tick))
     for schedule in book.schedules:
         log.info(
             "schedule",
@@ -95,9 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     presence = SchedulerPresence(runtime).start()
     stop.install()
     try:
-        scheduler = periodiq.Scheduler(actors=[actor])
-        scheduler.schedule()
-        scheduler.loop()
+        run_clock(on_tick)
     except SystemExit:
         log.info("scheduler stopping")
     finally:

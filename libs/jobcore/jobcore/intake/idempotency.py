@@ -8,6 +8,8 @@ import json
 import re
 from typing import Any
 
+import http_sf
+
 from jobcore.errors import MalformedRequest
 
 #: Namespace of keys sent by API clients (when API keys are off).
@@ -32,7 +34,8 @@ def key_problem(key: str, max_length: int) -> str | None:
 
 
 def parse_header(value: str) -> str:
-    """The key in an ``Idempotency-Key`` header: an RFC 8941 string or a bare value.
+    """The key in an ``Idempotency-Key`` header: an RFC 8941 string (``"order-42"``, parsed by
+    ``http_sf``) or a bare value.
 
     Header values are ASCII (RFC 8941 strings are printable ASCII, and servers hand other
     bytes over as Latin-1, which would make ``héllo`` in the header a different key from
@@ -44,26 +47,16 @@ def parse_header(value: str) -> str:
             "with other characters as idempotencyKey in the JSON body"
         )
     value = value.strip()
-    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-        inner, out, escaped = value[1:-1], [], False
-        for char in inner:
-            if escaped:
-                if char not in '"\\':
-                    raise MalformedRequest(
-                        'Idempotency-Key: only \\" and \\\\ may be escaped in a quoted key'
-                    )
-                out.append(char)
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                raise MalformedRequest("Idempotency-Key: unescaped quote inside the quoted key")
-            else:
-                out.append(char)
-        if escaped:
-            raise MalformedRequest("Idempotency-Key: the quoted key ends with a backslash")
-        return "".join(out)
-    return value
+    if not value.startswith('"'):
+        return value
+    try:
+        parsed = http_sf.parse(value.encode("ascii"), tltype="item")
+    except ValueError as exc:
+        raise MalformedRequest(f"Idempotency-Key: not an RFC 8941 string ({exc})") from None
+    key, parameters = parsed if isinstance(parsed, tuple) else (parsed, {})
+    if not isinstance(key, str) or parameters:
+        raise MalformedRequest("Idempotency-Key: a quoted key must be a plain RFC 8941 string")
+    return key
 
 
 def _hash128(text: str) -> str:

@@ -10,7 +10,8 @@ from typing import Any
 
 import structlog
 
-from jobcore.clock import LATEST_TIME_MS, format_ms
+from jobcore.clock import LATEST_TIME_MS, OPTIONAL_TIME_SCHEMA, TIME_SCHEMA, format_ms
+from jobcore.model.states import ALL_STATES
 
 #: How many undecodable records are remembered, so each is logged once, not per read.
 LOGGED_UNDECODABLE_MAX = 1000
@@ -99,6 +100,78 @@ def _report_undecodable(job_id: str, errors: list[str]) -> None:
         if len(_logged) > LOGGED_UNDECODABLE_MAX:
             _logged.popitem(last=False)
     log.error("job record could not be fully decoded", job_id=job_id, fields=errors)
+
+
+_COUNT = {"type": "integer", "minimum": 0}
+#: Present only on a record Redis holds damaged: the fields that could not be read.
+_RECORD_ERRORS = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "present only when the stored record is damaged: the fields that could "
+    "not be read (shown with their defaults)",
+}
+_STATE = {"type": "string", "enum": list(ALL_STATES)}
+_JOB_ID = {"type": "string", "description": "opaque, URL-safe"}
+
+#: The JSON Schema of ``JobRecord.to_api`` (``GET /jobs/{id}``).
+JOB_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "jobId",
+        "type",
+        "queue",
+        "payload",
+        "state",
+        "attempts",
+        "maxAttempts",
+        "deliveries",
+        "progress",
+        "result",
+        "failedReason",
+        "createdAt",
+        "processedAt",
+        "finishedAt",
+        "nextAttemptAt",
+        "traceId",
+    ],
+    "properties": {
+        "jobId": _JOB_ID,
+        "type": {"type": "string"},
+        "queue": {"type": "string"},
+        "payload": {"type": "object"},
+        "state": _STATE,
+        "attempts": {**_COUNT, "description": "attempts started, the running one included"},
+        "maxAttempts": {"type": "integer", "minimum": 1},
+        "deliveries": _COUNT,
+        "maxDeliveries": {"type": "integer", "minimum": 1},
+        "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+        "result": {"description": "what the job returned; null until completed"},
+        "failedReason": {"type": ["string", "null"]},
+        "lastError": {"type": ["string", "null"]},
+        "createdAt": TIME_SCHEMA,
+        "processedAt": OPTIONAL_TIME_SCHEMA,
+        "finishedAt": OPTIONAL_TIME_SCHEMA,
+        "nextAttemptAt": OPTIONAL_TIME_SCHEMA,
+        "runAt": OPTIONAL_TIME_SCHEMA,
+        "traceId": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        "recordErrors": _RECORD_ERRORS,
+    },
+}
+#: The JSON Schema of ``JobRecord.to_status`` (``GET /jobs/{id}/status``).
+JOB_STATUS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["jobId", "type", "state", "createdAt", "processedAt", "failedReason", "attempts"],
+    "properties": {
+        "jobId": _JOB_ID,
+        "type": {"type": "string"},
+        "state": _STATE,
+        "createdAt": TIME_SCHEMA,
+        "processedAt": OPTIONAL_TIME_SCHEMA,
+        "failedReason": {"type": ["string", "null"]},
+        "attempts": _COUNT,
+        "recordErrors": _RECORD_ERRORS,
+    },
+}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,27 @@ from typing import Any
 from jobcore.errors import ConfigurationError
 from jobcore.model.backoff import RetryPolicy
 
+#: The JSON Schema of ``JobSpec.to_api`` (an item of ``GET /job-types``).
+JOB_TYPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "queue", "payloadSchema", "retry", "timeLimitMs"],
+    "properties": {
+        "name": {"type": "string"},
+        "aliases": {"type": "array", "items": {"type": "string"}},
+        "description": {"type": "string"},
+        "queue": {"type": "string"},
+        "payloadSchema": {"type": "object"},
+        "retry": {"type": "object"},
+        "timeLimitMs": {"type": "integer", "minimum": 1},
+        "interruptible": {"type": "boolean"},
+        "permanentErrors": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "exception classes never retried",
+        },
+    },
+}
+
 
 @dataclass(frozen=True)
 class JobSpec:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from jobcore.clock import format_ms
+from jobcore.clock import TIME_SCHEMA, format_ms
 from jobcore.errors import ConfigurationError, InvalidRequest
 from jobcore.intake.idempotency import SCHEDULER_NAMESPACE
 from jobcore.intake.limits import RequestLimits
@@ -84,6 +84,34 @@ class Fired:
     schedule: Schedule
     fire_time: datetime
     accepted: Accepted
+
+
+#: The JSON Schema of an item of ``ScheduleBook.describe`` (``GET /schedules``).
+SCHEDULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "name, cron (UTC), job type, next run, last run's job",
+    "required": ["name", "cron", "jobType", "payload", "nextRunAt", "lastRun"],
+    "properties": {
+        "name": {"type": "string"},
+        "cron": {"type": "string"},
+        "timezone": {"const": "UTC"},
+        "jobType": {"type": "string"},
+        "payload": {"type": "object"},
+        "description": {"type": "string"},
+        "nextRunAt": TIME_SCHEMA,
+        "lastRun": {
+            "description": "the latest fire time, its job and the job's state (null once the "
+            "job was pruned); null before any run",
+            "type": ["object", "null"],
+            "required": ["fireTime", "jobId", "state"],
+            "properties": {
+                "fireTime": TIME_SCHEMA,
+                "jobId": {"type": "string"},
+                "state": {"type": ["string", "null"]},
+            },
+        },
+    },
+}
 
 
 def last_run_view(last: LastRun) -> dict[str, Any]:

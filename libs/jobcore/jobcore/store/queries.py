@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jobcore.clock import format_ms
+from jobcore.clock import OPTIONAL_TIME_SCHEMA, format_ms
 from jobcore.errors import JobNotFound
-from jobcore.model.records import JobRecord
+from jobcore.model.records import JOB_SCHEMA, JobRecord
 from jobcore.model.states import ALL_STATES, State
 from jobcore.store import keys, scripts
 from jobcore.store.calls import Operation, commands
@@ -19,10 +19,67 @@ from jobcore.store.calls import Operation, commands
 _EVENT_TIMES = ("at", "runAt", "nextAttemptAt")
 
 
+_COUNT = {"type": "integer", "minimum": 0}
+
+#: The JSON Schema of ``Page.to_api`` (``GET /jobs``, ``GET /jobs/dead``).
+PAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["items", "nextCursor"],
+    "properties": {
+        "items": {"type": "array", "items": JOB_SCHEMA},
+        "nextCursor": {
+            "type": ["string", "null"],
+            "description": "pass as cursor for the next (older) page",
+        },
+    },
+}
+#: The JSON Schema of ``events_view`` (``GET /jobs/{id}/events``).
+EVENTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["jobId", "items"],
+    "properties": {
+        "jobId": {"type": "string"},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["at", "event"],
+                "properties": {
+                    "at": {**OPTIONAL_TIME_SCHEMA, "description": "null only when undecodable"},
+                    "event": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+#: The JSON Schema of ``stats`` (``GET /jobs/stats``).
+STATS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["states", "types", "queues", "delayed", "deadLetters", "total"],
+    "properties": {
+        "states": {"type": "object", "additionalProperties": _COUNT},
+        "types": {"type": "object", "additionalProperties": _COUNT},
+        "queues": {"type": "object", "additionalProperties": _COUNT},
+        "delayed": _COUNT,
+        "retrying": _COUNT,
+        "deadLetters": _COUNT,
+        "total": _COUNT,
+    },
+}
+
+
 @dataclass(frozen=True)
 class Page:
     items: list[JobRecord]
     next_cursor: str | None
+
+    def to_api(self) -> dict[str, Any]:
+        return {"items": [r.to_api() for r in self.items], "nextCursor": self.next_cursor}
+
+
+def events_view(job_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """A job's history as ``GET /jobs/{id}/events`` shows it."""
+    return {"jobId": job_id, "items": events}
 
 
 def record(job_id: str) -> Operation[JobRecord]:

@@ -12,10 +12,9 @@ import logging
 import os
 import re
 import sys
-import threading
 import traceback
 from collections.abc import Iterable, Mapping, MutableMapping
-from typing import Any, TextIO
+from typing import Any
 
 import structlog
 from opentelemetry import trace
@@ -122,45 +121,27 @@ def json_formatter(
     )
 
 
-#: Serialises the lines of structlog's loggers, so that lines from threads never interleave.
-_write_lock = threading.Lock()
-#: Where structlog's lines go: the stdout of the last ``configure_logging`` call.
-_stdout: TextIO = sys.stdout
-
-
-def _new_write_lock() -> None:
-    """After a fork, a lock that no thread of the parent can hold."""
-    global _write_lock
-    _write_lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_new_write_lock)
-
-
-class StdoutLogger:
-    """What structlog's loggers wrap: writes each rendered line, whole and flushed, to stdout."""
-
-    __slots__ = ("name",)
+class StdoutLogger(structlog.WriteLogger):
+    """structlog's own writer to stdout (a whole line per event, written and flushed under
+    its per-file lock), with two additions: the logger's ``name`` (read by
+    ``add_logger_name``), and a write that never fails the caller — as with logging's
+    handlers, a line lost to a closed pipe must not fail the job that logged it."""
 
     def __init__(self, name: str) -> None:
-        #: Read by ``add_logger_name``: the ``logger`` key of each line.
+        super().__init__(sys.stdout)
         self.name = name
 
     def msg(self, message: str) -> None:
-        line = message + "\n"
-        with _write_lock:
-            try:
-                _stdout.write(line)
-                _stdout.flush()
-            except (OSError, ValueError):
-                # As with logging's handlers: a lost line must not fail the caller.
-                traceback.print_exc(file=sys.stderr)
+        try:
+            super().msg(message)
+        except (OSError, ValueError):
+            traceback.print_exc(file=sys.stderr)
 
-    # The methods a filtering bound logger calls, one per level.
-    debug = info = warning = error = critical = msg
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
 
 
-#: One logger per name, shared by every configuration.
+#: One logger per name (and per ``sys.stdout``: ``configure_logging`` starts afresh).
 _stdout_loggers: dict[str, StdoutLogger] = {}
 
 
@@ -172,6 +153,15 @@ def stdout_logger(name: str = "root", *args: Any) -> StdoutLogger:
         return _stdout_loggers.setdefault(name, StdoutLogger(name))
 
 
+def _after_fork() -> None:
+    """A forked child starts with loggers and a write lock no thread of the parent holds."""
+    _stdout_loggers.clear()
+    structlog._output.WRITE_LOCKS.pop(sys.stdout, None)
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def configure_logging(
     level: str = "INFO", *, service: str = "", redact: Iterable[str] | None = None
 ) -> None:
@@ -181,8 +171,7 @@ def configure_logging(
     ``logging.LogRecord``; stdlib records go through the root logger's handler and
     ``json_formatter``. Both give the same keys. The last call wins.
     """
-    global _stdout
-    _stdout = sys.stdout
+    _stdout_loggers.clear()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(json_formatter(redact, service))
     root = logging.getLogger()
