@@ -42,6 +42,9 @@ class BenchConfig:
     profile: bool
     #: Parts to run (``BENCH_PARTS``: any of queues, http, scale).
     parts: frozenset[str]
+    #: Whole runs of the queue and HTTP parts; the table shows each figure's median
+    #: (``BENCH_RUNS``, default 3). Reads at scale run once, in the last run.
+    runs: int = 3
 
     @classmethod
     def from_env(cls) -> BenchConfig:
@@ -67,4 +70,5 @@ class BenchConfig:
             parts=frozenset(
                 p.strip() for p in os.environ.get("BENCH_PARTS", "queues,http,scale").split(",")
             ),
+            runs=max(_int("BENCH_RUNS", 3), 1),
         )

@@ -15,7 +15,7 @@ import time
 from bench import roundtrips
 from bench.producers import BareProducer, JobcoreProducer
 from jobcore.settings import Settings
-from jobcore.tracing import configure_tracing, shutdown_tracing
+from jobcore.telemetry.tracing import configure_tracing, shutdown_tracing
 
 
 def main() -> None:

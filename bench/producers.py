@@ -15,13 +15,14 @@ import dramatiq
 import redis
 
 from bench.bare_broker import QUEUE, bare_broker
-from jobcore.broker import DRAMATIQ_NAMESPACE, MessageSender, build_broker
+from jobcore.broker import MessageSender, build_broker
 from jobcore.clock import now_ms
+from jobcore.intake.submission import SubmissionParser
 from jobcore.jobs import Jobs
 from jobcore.runtime import build_runtime
 from jobcore.settings import Settings
-from jobcore.submission import SubmissionParser
-from jobcore.tracing import MessageTracing, stored_traceparent
+from jobcore.store.keys import DRAMATIQ_NAMESPACE
+from jobcore.telemetry.message_tracing import MessageTracing
 
 #: Broker namespace where pre-filled messages wait for ``release_parked``.
 PARKED_NAMESPACE = "bench-parked"
@@ -53,7 +54,8 @@ class JobcoreProducer:
         self.runtime = build_runtime(settings)
         self.parser = SubmissionParser(self.runtime.job_types)
         # The same broker as Jobcore's in every respect but the namespace its messages go to.
-        parked = build_broker(settings, [MessageTracing(stored_traceparent(self.runtime.client))])
+        parked = build_broker(settings)
+        parked.add_middleware(MessageTracing(self.runtime.store.traceparent))
         parked.namespace = PARKED_NAMESPACE
         dramatiq.set_broker(self.runtime.broker)
         runtime = self.runtime

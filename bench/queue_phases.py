@@ -21,7 +21,7 @@ from bench import profiling, roundtrips
 from bench.bare_broker import LATENCY_KEY
 from bench.processes import ProcessGroup
 from bench.producers import PARKED_NAMESPACE, message_hash, ready_list, release_parked
-from jobcore import keys
+from jobcore.store import keys
 
 #: Seconds between two looks at the queue while waiting for it to drain.
 POLL_INTERVAL = 0.005

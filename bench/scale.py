@@ -17,8 +17,8 @@ from typing import Any
 
 import redis
 
-from jobcore import keys
-from jobcore.idempotency import CLIENT_NAMESPACE, digest, fingerprint
+from jobcore.intake.idempotency import CLIENT_NAMESPACE, digest, fingerprint
+from jobcore.store import keys
 
 #: Records written per pipeline.
 BATCH = 1000

@@ -16,12 +16,12 @@ import pytest
 import requests
 from falcon import testing
 
-from jobcore.records import JobRecord
+from jobcore.model.catalogue import load_job_types
+from jobcore.model.records import JobRecord
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.settings import ENV, Settings
-from jobcore.specs import load_job_types
 from jobcore_api.app import create_app
-from jobcore_devstack.redis_server import RedisServer, free_port
+from jobcore_devstack.redis_server import RedisServer, describe_redis_server, free_port
 from jobcore_devstack.smtp_sink import SmtpSink
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,11 @@ def require_tool(name: str, install: str) -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which Redis the tests run (``jobcore_devstack.redis_server.redis_server_binary``)."""
+    return f"redis: {describe_redis_server()}"
 
 
 def wait_until(

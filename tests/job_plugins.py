@@ -7,9 +7,7 @@ import sys
 import time
 from typing import Any
 
-from jobcore.backoff import RetryPolicy
-from jobcore.context import JobContext
-from jobcore.specs import JobSpec
+from jobcore import Backoff, JobContext, JobSpec, PermanentError, RetryPolicy
 
 #: Holds the GIL in one C call for ``seconds`` (no other thread of the process runs).
 HOLD_GIL = JobSpec(
@@ -43,7 +41,23 @@ EFFECT_THEN_DIE = JobSpec(
     retry=RetryPolicy(3),
 )
 
-SPECS = [HOLD_GIL, KILL_WORKER, CPU_LOOP, EFFECT_THEN_DIE]
+#: Raises ``PermanentError``: never retried, whatever attempts are left.
+PERMANENT = JobSpec(
+    name="test-permanent",
+    queue="default",
+    payload_schema={"type": "object"},
+    retry=RetryPolicy(5, Backoff("fixed", 100, None, 0.0)),
+)
+#: Raises ``KeyError``, which its type declares never retried.
+NEVER_RETRIED = JobSpec(
+    name="test-never-retried",
+    queue="default",
+    payload_schema={"type": "object"},
+    retry=RetryPolicy(5, Backoff("fixed", 100, None, 0.0)),
+    permanent_errors=(KeyError,),
+)
+
+SPECS = [HOLD_GIL, KILL_WORKER, CPU_LOOP, EFFECT_THEN_DIE, PERMANENT, NEVER_RETRIED]
 
 
 def hold_gil(job: JobContext) -> dict[str, Any]:
@@ -86,7 +100,17 @@ def effect_then_die(job: JobContext) -> str:
     return job.effects.run_once("append-line", append_line)
 
 
+def permanent(job: JobContext) -> None:
+    raise PermanentError(f"the payload cannot be used (attempt {job.attempt})")
+
+
+def never_retried(job: JobContext) -> None:
+    raise KeyError("missing-thing")
+
+
 IMPLEMENTATIONS = {
+    "test-permanent": permanent,
+    "test-never-retried": never_retried,
     "test-hold-gil": hold_gil,
     "test-kill-worker": kill_worker,
     "test-cpu-loop": cpu_loop,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import structlog
 
-from jobcore.backoff import RetryPolicy
-from jobcore.context import JobContext
-from jobcore.specs import JobSpec
+from jobcore.execution.context import JobContext
+from jobcore.model.backoff import RetryPolicy
+from jobcore.model.specs import JobSpec
 
 #: Logs its payload, then fails with the payload's address in the error (one attempt).
 LOG_PAYLOAD = JobSpec(

@@ -201,7 +201,7 @@ def test_a_payload_failing_its_schema_lists_each_problem(api):
 def test_a_missing_required_payload_field_points_at_the_payload(api):
     body = {"type": "email", "payload": {"to": "a@example.com", "subject": "s"}}
     problem = assert_problem(api.simulate_post("/jobs", json=body), 422)
-    assert problem["errors"] == [{"pointer": "/payload", "detail": "'body' is required"}]
+    assert problem["errors"] == [{"pointer": "/payload", "detail": '"body" is required'}]
 
 
 def test_the_body_must_be_an_object(api):
@@ -472,3 +472,54 @@ def test_malformed_json_over_real_http_is_a_400_problem(http_api):
         timeout=5,
     )
     assert result.status_code == 400 and result.headers["Content-Type"] == PROBLEM_JSON
+
+
+# --- refusal messages ----------------------------------------------------------------------
+
+
+def test_a_refusal_quotes_a_huge_value_briefly_once(api):
+    body = {"type": "dummy", "payload": {"echo": "x" * 1_000_000}}
+    result = api.simulate_post("/jobs", json=body)
+    assert result.status_code == 422
+    assert len(result.content) < 2_000
+    assert result.json["errors"] == [
+        {"pointer": "/payload/echo", "detail": "must have at most 10000 character(s)"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer", "detail"),
+    [
+        ({"type": "dummy", "maxAttempts": True}, "/maxAttempts", "must be an integer, not true"),
+        ({"type": "dummy", "payload": None}, "/payload", "must be an object, not null"),
+        (
+            {"type": "dummy", "payload": {"echo": {"a": 1}}},
+            "/payload/echo",
+            "must be a string or a number or true or false or null, not an object",
+        ),
+        (
+            {"type": "dummy", "backoff": {"type": "linear", "delayMs": 1}},
+            "/backoff/type",
+            'must be one of "fixed", "exponential"; got "linear"',
+        ),
+    ],
+)
+def test_refusals_speak_json_not_python(api, body, pointer, detail):
+    problem = assert_problem(api.simulate_post("/jobs", json=body), 422)
+    assert {"pointer": pointer, "detail": detail} in problem["errors"]  # type: ignore[operator]
+    for python_spelling in ("None", "True", "False", "{'"):
+        assert python_spelling not in json.dumps(problem)
+
+
+def test_an_unknown_type_is_quoted_briefly(api):
+    problem = assert_problem(api.simulate_post("/jobs", json={"type": "t" * 100}), 422)
+    detail = problem["errors"][0]["detail"]  # type: ignore[index]
+    assert detail.startswith('unknown job type "' + "t" * 90) and "…" in detail
+
+
+def test_backoff_max_delay_null_means_no_cap_as_job_types_shows(api):
+    shown = api.simulate_get("/job-types").json["items"]
+    assert any(t["retry"]["backoff"]["maxDelayMs"] is None for t in shown)
+    body = {"type": "dummy", "backoff": {"type": "exponential", "delayMs": 10, "maxDelayMs": None}}
+    result = api.simulate_post("/jobs", json=body)
+    assert result.status_code == 202, result.text

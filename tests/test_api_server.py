@@ -10,14 +10,14 @@ import pytest
 from gunicorn.config import Config
 
 from jobcore.settings import Settings
-from jobcore_api.main import AccessLogOnDemand, gunicorn_options
+from jobcore_api.serve import ApiLogger, gunicorn_options
 
 
-def _logger(options: dict[str, Any]) -> AccessLogOnDemand:
+def _logger(options: dict[str, Any]) -> ApiLogger:
     config = Config()
     for key, value in options.items():
         config.set(key, value)
-    return AccessLogOnDemand(config)
+    return ApiLogger(config)
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def access_level() -> Any:
 
 def test_the_api_uses_the_on_demand_access_logger():
     options = gunicorn_options(Settings(), "127.0.0.1:0")
-    assert options["logger_class"] is AccessLogOnDemand
+    assert options["logger_class"] is ApiLogger
 
 
 def test_no_access_line_is_built_while_gunicorn_access_is_above_info(access_level, monkeypatch):
@@ -48,3 +48,13 @@ def test_no_access_line_is_built_while_gunicorn_access_is_above_info(access_leve
     access_level.setLevel(logging.INFO)
     logger.access(None, None, {}, timedelta(milliseconds=1))
     assert len(built) == 1
+
+
+def test_the_listening_line_names_the_address_when_each_worker_binds_its_own(
+    access_level, monkeypatch
+):
+    logger = _logger(gunicorn_options(Settings(), "127.0.0.1:8123"))
+    lines: list[str] = []
+    monkeypatch.setattr(logger.error_log, "info", lambda msg, *args, **kw: lines.append(msg % args))
+    logger.info("Listening at: %s (%s)", "", 4242)
+    assert lines and lines[0].startswith("Listening at: http://127.0.0.1:8123 (4242")

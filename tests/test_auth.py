@@ -129,6 +129,7 @@ def test_secrets_never_reach_logs_or_reprs(keyed, settings):
         ("a:submit:short", "at least 16"),
         ("bad name:submit:" + "x" * 20, "name"),
         ("a:submit:" + "x" * 20 + ",a:admin:" + "y" * 20, "twice"),
+        ("ops:admin:" + "x" * 20 + ",fe:submit:" + "x" * 20, "the same secret"),
     ],
 )
 def test_a_bad_api_keys_setting_is_refused_without_echoing_secrets(value, complaint):

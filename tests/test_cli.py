@@ -131,7 +131,7 @@ def test_an_unknown_job_id_exits_3_even_when_it_begins_with_a_dash(env):
     # Job ids are URL-safe base64: some begin with "-", which is not an option here.
     found = problem(jobcore(env, "status", "-no-such-job"), 3)
     assert found["title"] == "Job not found"
-    assert found["detail"] == "No job with id '-no-such-job'"
+    assert found["detail"] == 'No job with id "-no-such-job"'
 
 
 def test_an_unreachable_redis_exits_5(env):
@@ -150,9 +150,47 @@ def test_without_redis_url_it_finds_the_redis_of_make_run_in_var(env, tmp_path: 
     assert answer(jobcore(env, "cancel", job_id))["state"] == "cancelled"
 
 
+def test_without_redis_url_or_the_file_of_make_run_it_names_no_redis_and_says_so(
+    env, tmp_path: Path
+):
+    local = {k: v for k, v in env.items() if k != "REDIS_URL"}
+    local["JOBCORE_VAR_DIR"] = str(tmp_path / "nothing-here")
+    found = problem(jobcore(local, "jobs"), 2)
+    assert found["title"] == "Configuration error"
+    assert "REDIS_URL" in found["detail"] and "redis.url" in found["detail"]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:6379", "redis://127.0.0.1:notaport/0", "redis://:6379", "localhost"]
+)
+def test_a_malformed_redis_url_is_a_json_error_not_a_traceback(env, url):
+    result = jobcore(dict(env, REDIS_URL=url), "jobs")
+    found = problem(result, 2)
+    assert found["title"] == "Configuration error" and "REDIS_URL" in found["detail"]
+    assert "Traceback" not in result.stderr
+
+
+def test_answers_are_one_line_of_json(env):
+    result = jobcore(env, "enqueue", "dummy", "--delay", "300")
+    assert result.returncode == 0 and result.stdout.count("\n") == 1
+    assert json.loads(result.stdout)["status"] == "accepted"
+
+
 def test_health_worker_passes_while_a_worker_of_this_host_beats(env, worker):
     health = answer(jobcore(env, "health", "worker"))
     assert health["healthy"] is True and health["processes"]
+    process = health["processes"][0]
+    assert isinstance(process["pid"], int) and isinstance(process["inFlight"], int)
+    assert process["lastHeartbeat"].endswith("Z") and "heartbeat" not in process
+    shown = {k for item in answer(jobcore(env, "jobs", "--limit", "1"))["items"] for k in item}
+    assert "jobId" in shown
+
+
+def test_attempts_count_the_attempt_that_is_running(env, api, runtime, worker):
+    job_id = answer(jobcore(env, "enqueue", "dummy", "--payload", '{"sleepSeconds": 2}'))["jobId"]
+    wait_for_state(runtime, job_id, "active")
+    assert answer(jobcore(env, "status", job_id))["attempts"] == 1
+    assert wait_for_state(runtime, job_id, "completed").attempts == 1
 
 
 def test_health_scheduler_follows_the_scheduler_process(env, runtime, tmp_path: Path):

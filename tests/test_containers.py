@@ -27,8 +27,8 @@ from conftest import FAST_ENV, ROOT, require_tool, wait_until
 from containers.compose_stack import IMAGE_PACKAGES, STANDARD_VARIABLES
 
 from jobcore.cli import build_parser
-from jobcore.redis_server_config import RECOMMENDED_ARGS
 from jobcore.settings import ENV, Settings
+from jobcore.store.redis_server_config import RECOMMENDED_ARGS
 from jobcore_devstack.redis_server import RedisServer, free_port
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"

@@ -10,9 +10,9 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from conftest import WorkerProcess, service_env, wait_until
 
+from jobcore.intake.submission import SubmissionParser
 from jobcore.runtime import build_runtime
 from jobcore.settings import ENV, Settings
-from jobcore.submission import SubmissionParser
 from jobcore_devstack.redis_server import RedisServer, free_port
 
 

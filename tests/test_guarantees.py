@@ -6,22 +6,15 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
 from conftest import submit, wait_for_state, wait_until
-from dramatiq.middleware import SkipMessage
 from falcon import testing
 
-from jobcore.broker import job_message, ready_queue_key
 from jobcore.clock import format_ms, now_ms
-from jobcore.execution import JobLifecycle
 from jobcore.jobs import new_job_id
-from jobcore.runtime import Runtime, build_runtime
-from jobcore.settings import Settings
-from jobcore.store import NewJob
-from jobcore.submission import SubmissionParser
+from jobcore.runtime import Runtime
+from jobcore.store.record_store import NewJob
 from jobcore_api.app import create_app
-from jobcore_devstack.redis_server import RedisServer
 
 
 def unique(prefix: str = "key") -> str:
@@ -295,7 +288,7 @@ def test_a_job_whose_message_never_reached_the_broker_is_enqueued_by_the_sweeper
     runtime.store.create(
         NewJob(
             id=job_id,
-            type="dummy",
+            job_type="dummy",
             queue="default",
             payload_json=json.dumps({"echo": "lost"}),
             state="waiting",
@@ -353,9 +346,9 @@ def test_a_stale_duplicate_skipped_beside_its_running_job_does_not_strand_it(
     while the job runs; the job still finishes."""
     from conftest import WorkerProcess, service_env
 
+    from jobcore.intake.submission import SubmissionParser
     from jobcore.runtime import build_runtime
     from jobcore.settings import ENV, Settings
-    from jobcore.submission import SubmissionParser
     from jobcore_devstack.redis_server import RedisServer
 
     server = RedisServer(tmp_path / "redis").start()
@@ -382,32 +375,69 @@ def test_a_stale_duplicate_skipped_beside_its_running_job_does_not_strand_it(
         server.stop()
 
 
-# --- graceful shutdown --------------------------------------------------------------
+# --- idempotency keys that outlive their jobs, and keys from headers ---------------------
 
 
-def test_a_stopping_worker_hands_a_message_back_instead_of_starting_its_job(tmp_path):
-    """Dramatiq's worker threads still take messages while their worker stops; a job
-    started then would outlive the shutdown. Found by the container tier: a report that one
-    stopping container requeued was started by another stopping container."""
-    redis_server = RedisServer(tmp_path / "redis").start()
-    try:
-        runtime = build_runtime(Settings.from_env({"REDIS_URL": redis_server.url}))
-        submission = SubmissionParser(runtime.job_types).parse(
-            {"type": "report", "payload": {"durationSeconds": 60}}, now_ms=now_ms()
-        )
-        job_id = runtime.jobs.submit(submission).job_id
-        record = runtime.store.get(job_id)
-        ready = ready_queue_key(record.queue)
-        assert runtime.client.llen(ready) == 1
+def test_a_key_replayed_after_its_job_was_purged_creates_a_new_job(api, runtime, worker):
+    body = {
+        "type": "dummy",
+        "payload": {"alwaysFail": True},
+        "maxAttempts": 1,
+        "idempotencyKey": unique("purged"),
+    }
+    first = submit(api, body)
+    wait_for_state(runtime, first["jobId"], "failed")
+    assert api.simulate_delete("/jobs/dead", query_string="type=dummy").json["purged"] >= 1
+    assert api.simulate_get(f"/jobs/{first['jobId']}").status_code == 404
+    again = api.simulate_post("/jobs", json=body)
+    assert again.status_code == 202, again.text
+    assert again.json["jobId"] != first["jobId"] and "duplicate" not in again.json
 
-        lifecycle = JobLifecycle(runtime, lambda: "a-stopping-worker")
-        lifecycle.before_worker_shutdown(runtime.broker, worker=None)
-        message = job_message(job_id, "report", record.queue, record.generation)
-        with pytest.raises(SkipMessage):
-            lifecycle.before_process_message(runtime.broker, message)
 
-        after = runtime.store.get(job_id)
-        assert (after.state, after.deliveries, after.generation) == ("waiting", 0, 1)
-        assert runtime.client.llen(ready) == 2  # the message handed back for another worker
-    finally:
-        redis_server.stop()
+def test_retention_deletes_the_idempotency_key_with_the_job(api, runtime, settings):
+    from jobcore.store.retention import RetentionPruner
+
+    key = unique("pruned")
+    job_id = submit(
+        api, {"type": "dummy", "payload": {}, "delaySeconds": 600, "idempotencyKey": key}
+    )["jobId"]
+    api.simulate_post(f"/jobs/{job_id}/cancel")
+    later = now_ms() + int(settings.retention * 1000) + 60_000
+    pruner = RetentionPruner(runtime.executor, settings)
+    while not pruner.prune_batch("cancelled", "dummy", later)[2]:
+        pass
+    assert api.simulate_get(f"/jobs/{job_id}").status_code == 404
+    again = api.simulate_post(
+        "/jobs", json={"type": "dummy", "payload": {}, "delaySeconds": 600, "idempotencyKey": key}
+    )
+    assert again.status_code == 202 and again.json["jobId"] != job_id
+
+
+def test_a_key_naming_a_job_that_is_gone_is_taken_over_by_the_new_job(api, runtime):
+    from jobcore.store import keys
+
+    key = unique("gone")
+    first = submit(api, {"type": "dummy", "payload": {}, "idempotencyKey": key})["jobId"]
+    runtime.client.delete(keys.job(first))  # as a lost write or a hand-made deletion would
+    again = api.simulate_post("/jobs", json={"type": "dummy", "payload": {}, "idempotencyKey": key})
+    assert again.status_code == 202 and again.json["jobId"] != first
+    assert again.json["state"] == "waiting"
+
+
+def test_a_non_ascii_idempotency_header_is_a_400_pointing_to_the_body_field(http_api):
+    response = requests.post(
+        http_api + "/jobs",
+        json={"type": "dummy", "payload": {}},
+        headers={"Idempotency-Key": "héllo-ключ".encode()},
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert "idempotencyKey" in response.json()["detail"]
+
+
+def test_a_non_ascii_key_in_the_body_is_one_key(api):
+    key = unique("héllo-ключ")
+    body = {"type": "dummy", "payload": {}, "idempotencyKey": key}
+    first, again = api.simulate_post("/jobs", json=body), api.simulate_post("/jobs", json=body)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.json["jobId"] == again.json["jobId"]

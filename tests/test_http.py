@@ -67,9 +67,9 @@ def test_unknown_job_id_over_http_is_a_problem_404(http_api):
 def test_a_job_waits_while_no_worker_runs_and_completes_once_one_starts(
     tmp_path: Path, smtp_sink, runtime
 ):
+    from jobcore.intake.submission import SubmissionParser
     from jobcore.runtime import build_runtime
     from jobcore.settings import ENV, Settings
-    from jobcore.submission import SubmissionParser
 
     server = RedisServer(tmp_path / "redis").start()
     try:

@@ -13,7 +13,7 @@ import structlog
 from conftest import wait_until
 from observed_stack import Stack
 
-from jobcore.logs import REDACTED, Redactor, configure_logging
+from jobcore.telemetry.logs import REDACTED, Redactor, configure_logging
 
 ADDRESS = "albert.secret@example.com"
 #: The worker's lines about one attempt of a job.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import falcon.inspect
 import pytest
@@ -12,35 +13,13 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from jobcore.submission import SUBMISSION_SCHEMA
+from jobcore.intake.submission import SUBMISSION_SCHEMA
 from jobcore_api.app import create_app
 from jobcore_api.openapi import SUBMIT_EXAMPLES
+from jobcore_api.routes import ROUTES, openapi_path, routes_markdown
 
-#: Operations DESIGN.md names whose routes are not in the app yet. Each entry must be in the
-#: spec and missing from the app; remove it when its route lands (the test says so).
-NOT_YET_ROUTED: set[tuple[str, str]] = set()
+README = Path(__file__).resolve().parent.parent / "README.md"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
-#: The operations of DESIGN.md's contract table, which the spec must describe.
-DESIGN_OPERATIONS = {
-    ("POST", "/jobs"),
-    ("GET", "/jobs"),
-    ("GET", "/jobs/{}"),
-    ("GET", "/jobs/{}/status"),
-    ("GET", "/jobs/{}/events"),
-    ("GET", "/jobs/stats"),
-    ("GET", "/jobs/dead"),
-    ("POST", "/jobs/dead/retry"),
-    ("DELETE", "/jobs/dead"),
-    ("POST", "/jobs/{}/retry"),
-    ("POST", "/jobs/{}/cancel"),
-    ("GET", "/job-types"),
-    ("GET", "/schedules"),
-    ("GET", "/workers"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
-    ("GET", "/openapi.json"),
-}
 
 
 def _template(path: str) -> str:
@@ -77,16 +56,17 @@ def app_operations(app) -> set[tuple[str, str]]:
     }
 
 
-def test_the_spec_and_the_app_list_the_same_operations(spec, app):
-    in_spec, in_app = spec_operations(spec), app_operations(app)
-    assert in_app - in_spec == set(), "routes the spec does not describe"
-    landed = NOT_YET_ROUTED & in_app
-    assert not landed, f"remove {landed} from NOT_YET_ROUTED: the app serves them now"
-    assert in_spec - in_app == NOT_YET_ROUTED
+def test_the_app_the_spec_and_the_readme_serve_the_route_table(spec, app):
+    table = {(route.method, _template(route.path)) for route in ROUTES}
+    assert app_operations(app) == table
+    assert spec_operations(spec) == table
+    assert routes_markdown() in README.read_text()
 
 
-def test_the_spec_describes_every_operation_of_the_design(spec):
-    assert spec_operations(spec) == DESIGN_OPERATIONS
+def test_every_route_answers_with_the_statuses_it_documents(spec):
+    for route in ROUTES:
+        operation = spec["paths"][openapi_path(route.path)][route.method.lower()]
+        assert sorted(int(code) for code in operation["responses"]) == list(route.statuses)
 
 
 def test_the_spec_is_openapi_3_1(spec):

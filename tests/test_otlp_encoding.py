@@ -24,7 +24,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
-from jobcore.otlp_encoding import encode_otlp_traces, use_fast_otlp_encoding
+from jobcore.telemetry.otlp_encoding import encode_otlp_traces, use_fast_otlp_encoding
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from redis.retry import Retry
 
 from jobcore.broker import MessageSender
 from jobcore.errors import StoreUnavailable
+from jobcore.intake.submission import SubmissionParser
 from jobcore.jobs import Jobs, new_job_id
-from jobcore.submission import SubmissionParser
 from jobcore_devstack.redis_server import RedisServer, free_port
 
 #: The bound the issue sets on answering while Redis is unusable, in seconds.

@@ -6,15 +6,15 @@ import contextlib
 import json
 import random
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobcore import keys
-from jobcore.errors import InvalidRequest, UnknownJobType
-from jobcore.idempotency import (
+from jobcore.errors import InvalidRequest, MalformedRequest, UnknownJobType
+from jobcore.intake.idempotency import (
     CLIENT_NAMESPACE,
     canonical_json,
     digest,
@@ -22,10 +22,16 @@ from jobcore.idempotency import (
     key_problem,
     parse_header,
 )
-from jobcore.limits import INT64_MAX, INT64_MIN, RequestLimits, payload_problems
-from jobcore.specs import BUILTIN_SPECS, builtin_job_types
-from jobcore.strict_json import parse_strict
-from jobcore.submission import SubmissionParser
+from jobcore.intake.limits import (
+    DEFAULT_LIMITS,
+    INT64_MAX,
+    INT64_MIN,
+    payload_problems,
+)
+from jobcore.intake.strict_json import parse_strict
+from jobcore.intake.submission import SubmissionParser
+from jobcore.model.catalogue import BUILTIN_SPECS, builtin_job_types
+from jobcore.store import keys
 
 PARSER = SubmissionParser(builtin_job_types())
 #: A hundred examples per property; no example database left in the working tree.
@@ -38,7 +44,7 @@ clean_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_chara
 #: Idempotency keys as clients may send them: 1-255 characters, no control characters.
 client_keys = st.text(
     st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=255
-).filter(lambda k: key_problem(k) is None)
+).filter(lambda k: key_problem(k, DEFAULT_LIMITS.max_idempotency_key_length) is None)
 json_scalars = st.none() | st.booleans() | st.integers(INT64_MIN, INT64_MAX) | clean_text
 json_values = st.recursive(
     json_scalars | st.floats(allow_nan=False, allow_infinity=False),
@@ -66,17 +72,28 @@ def test_different_keys_have_different_digests(first, second):
     assert (digest(first) == digest(second)) == (first == second)
 
 
+#: Keys a header can carry: printable ASCII (RFC 8941 strings).
+header_keys = client_keys.filter(str.isascii)
+
+
 @FAST
-@given(client_keys)
+@given(header_keys)
 def test_a_quoted_header_key_reads_back_as_the_key(key):
     quoted = '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
     assert parse_header(quoted) == key
 
 
 @FAST
-@given(client_keys.filter(lambda k: k == k.strip() and not k.startswith('"')))
+@given(header_keys.filter(lambda k: k == k.strip() and not k.startswith('"')))
 def test_a_bare_header_key_reads_back_as_the_key(key):
     assert parse_header(key) == key
+
+
+@FAST
+@given(client_keys.filter(lambda k: not k.isascii()))
+def test_a_non_ascii_header_key_is_refused_pointing_to_the_body(key):
+    with pytest.raises(MalformedRequest, match="idempotencyKey"):
+        parse_header(key)
 
 
 # --- fingerprints: same request, same fingerprint -----------------------------------------
@@ -117,7 +134,7 @@ def test_canonical_json_round_trips(value):
 @FAST
 @given(json_values)
 def test_strict_json_reads_back_what_json_writes(value):
-    assert parse_strict(json.dumps(value).encode()) == value
+    assert parse_strict(json.dumps(value).encode(), DEFAULT_LIMITS.max_json_depth) == value
 
 
 @FAST
@@ -125,7 +142,7 @@ def test_strict_json_reads_back_what_json_writes(value):
 def test_strict_json_refuses_garbage_with_a_value_error_only(raw):
     # Anything else (RecursionError, UnicodeError outside ValueError, ...) would be a 500.
     with contextlib.suppress(ValueError):
-        parse_strict(raw)
+        parse_strict(raw, DEFAULT_LIMITS.max_json_depth)
 
 
 @FAST
@@ -135,7 +152,7 @@ def test_strict_json_refuses_any_duplicate_key(value):
     text = json.dumps(value)
     doubled = text[:-1] + ", " + json.dumps(key) + ": 1}"
     with pytest.raises(ValueError, match="duplicate key"):
-        parse_strict(doubled.encode())
+        parse_strict(doubled.encode(), DEFAULT_LIMITS.max_json_depth)
 
 
 @FAST
@@ -151,7 +168,9 @@ def test_strict_json_takes_nesting_up_to_its_limit_and_no_deeper(limit, depth):
 
 # --- payload validation ---------------------------------------------------------------------
 
-emails = st.from_regex(r"\A[a-z0-9._%+-]{1,20}@[a-z0-9-]{1,20}\.[a-z]{2,6}\Z")
+emails = st.from_regex(
+    r"\A[a-z0-9%+_-]{1,10}(\.[a-z0-9%+_-]{1,8})?@[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?\.[a-z]{2,6}\Z"
+)
 welcome_payloads = st.fixed_dictionaries(
     {"email": emails, "name": clean_text.filter(bool).map(lambda s: s[:200])},
     optional={"message": clean_text.map(lambda s: s[:10_000])},
@@ -212,7 +231,7 @@ def test_the_payload_key_count_counts_every_member(payload, limit):
 
     over = any(
         p.detail.startswith("the payload has")
-        for p in payload_problems(payload, RequestLimits(max_payload_keys=limit))
+        for p in payload_problems(payload, replace(DEFAULT_LIMITS, max_payload_keys=limit))
     )
     assert over == (members(payload) > limit)
 
@@ -250,3 +269,17 @@ def _unbounded(schema: Any, where: str = "") -> list[str]:
 @pytest.mark.parametrize("spec", BUILTIN_SPECS, ids=lambda s: s.name)
 def test_every_builtin_job_type_bounds_sizes_and_durations(spec):
     assert _unbounded(spec.payload_schema) == []
+
+
+@FAST
+@given(st.text(max_size=80) | emails | st.from_regex(r"\A[^@]{1,10}@[^@]{1,20}\Z"))
+def test_the_payload_schema_and_the_mailer_agree_on_what_an_address_is(text):
+    from jobcore.model.email_addresses import address_problem
+
+    body = {"type": "email", "payload": {"to": text, "subject": "s", "body": "b"}}
+    try:
+        PARSER.parse(body, now_ms=0)
+        accepted = True
+    except InvalidRequest:
+        accepted = False
+    assert accepted == (address_problem(text) is None)

@@ -10,14 +10,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from jobcore.schema_quick_check import quick_check
-from jobcore.specs import BUILTIN_SPECS, builtin_job_types
-from jobcore.submission import SubmissionParser, submission_schema
+from jobcore.intake.schema_formats import FORMAT_CHECKER
+from jobcore.intake.schema_quick_check import quick_check
+from jobcore.intake.submission import SubmissionParser, submission_schema
+from jobcore.model.catalogue import BUILTIN_SPECS, builtin_job_types
 
 FAST = settings(
     max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 ENVELOPE = submission_schema()
+
+
+def _judge(schema: Any) -> Draft202012Validator:
+    """jsonschema as the parser runs it: Jobcore's formats asserted."""
+    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+
+
 SCHEMAS = {"envelope": ENVELOPE} | {spec.name: spec.payload_schema for spec in BUILTIN_SPECS}
 
 
@@ -102,11 +110,9 @@ def instances(schema: Any) -> st.SearchStrategy[Any]:
     return st.one_of(options)
 
 
-def test_the_schemas_of_the_api_compile_except_conditional_ones():
+def test_every_schema_of_the_api_compiles():
     assert quick_check(ENVELOPE) is not None
-    compiled = {name for name, schema in SCHEMAS.items() if quick_check(schema) is not None}
-    # csv-export uses if/then/else: jsonschema alone checks it.
-    assert compiled == set(SCHEMAS) - {"csv-export"}
+    assert all(quick_check(schema) is not None for schema in SCHEMAS.values())
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
@@ -116,7 +122,7 @@ def test_quick_yes_implies_jsonschema_yes(name, data):
     instance = data.draw(instances(SCHEMAS[name]))
     quick = quick_check(SCHEMAS[name])
     if quick is not None and quick(instance):
-        assert Draft202012Validator(SCHEMAS[name]).is_valid(instance)
+        assert _judge(SCHEMAS[name]).is_valid(instance)
 
 
 @pytest.mark.parametrize(
@@ -138,7 +144,13 @@ def test_quick_yes_implies_jsonschema_yes(name, data):
 def test_quick_and_jsonschema_agree_on_requests_clients_send(name, instance):
     quick = quick_check(SCHEMAS[name])
     if quick is not None:
-        assert quick(instance) == Draft202012Validator(SCHEMAS[name]).is_valid(instance)
+        valid = _judge(SCHEMAS[name]).is_valid(instance)
+        if "\\n" in repr(instance):
+            # fastjsonschema reads a pattern's $ as the very end (ECMA); jsonschema lets it
+            # match before a final newline. A quick no only costs time: jsonschema judges.
+            assert valid or not quick(instance)
+        else:
+            assert quick(instance) == valid
 
 
 @pytest.mark.parametrize(
@@ -151,7 +163,6 @@ def test_quick_and_jsonschema_agree_on_requests_clients_send(name, instance):
         ({"enum": ["a", True]}, True, True),
         ({"enum": [1]}, True, False),
         ({"maxLength": 2}, "abc", False),
-        ({"pattern": "^[a-z]*$"}, "abc\n", True),  # re.search, as jsonschema does
         ({"additionalProperties": {"type": "string"}, "properties": {"n": {}}}, {"n": 1}, True),
         ({"additionalProperties": {"type": "string"}}, {"n": 1}, False),
         ({"propertyNames": {"maxLength": 1}, "maxProperties": 2}, {"a": 1, "b": 2}, True),
@@ -166,10 +177,8 @@ def test_quick_answers_agree_with_jsonschema_on_the_edges(schema, instance, vali
     assert quick(instance) is valid
 
 
-@pytest.mark.parametrize(
-    "schema", [{"if": {}}, {"$ref": "#/x"}, {"anyOf": []}, {"multipleOf": 2}, {"type": "int"}]
-)
-def test_a_keyword_it_does_not_know_leaves_the_schema_to_jsonschema(schema):
+@pytest.mark.parametrize("schema", [{"$ref": "#/nowhere"}, {"type": "int"}])
+def test_a_schema_it_cannot_compile_is_left_to_jsonschema(schema):
     assert quick_check(schema) is None
     assert quick_check({"properties": {"a": schema}}) is None
 

@@ -15,22 +15,23 @@ import dramatiq
 import pytest
 from conftest import submit, wait_for_state
 
-from jobcore import keys
 from jobcore.clock import now_ms
-from jobcore.cron import Cron
 from jobcore.errors import ConfigurationError
-from jobcore.lifecycle import ALL_STATES
-from jobcore.retention import RetentionPruner
+from jobcore.intake.submission import SubmissionParser
+from jobcore.model.states import ALL_STATES, AttemptOutcome
 from jobcore.runtime import Runtime, build_runtime
-from jobcore.schedules import (
+from jobcore.scheduling.cron import Cron
+from jobcore.scheduling.schedules import (
     CLEANUP,
     HEARTBEAT,
     Schedule,
     ScheduleBook,
     fire_time,
     idempotency_key,
+    last_run_view,
 )
-from jobcore.submission import SubmissionParser
+from jobcore.store import keys
+from jobcore.store.retention import RetentionPruner
 
 #: The Redis database these tests own (the shared fixtures use database 0).
 OWN_DB = 7
@@ -210,7 +211,7 @@ def test_the_last_run_keeps_the_newest_fire_time_even_after_a_late_tick(own):
     last = book.last_runs()["heartbeat"]
     assert last is not None
     assert (last.job_id, last.state) == (newer.accepted.job_id, "waiting")
-    assert last.to_api()["fireTime"] == "2026-01-18T10:13:00.000Z"
+    assert last_run_view(last)["fireTime"] == "2026-01-18T10:13:00.000Z"
 
 
 def test_the_description_shows_next_run_and_last_run(own):
@@ -240,9 +241,13 @@ def _finished_job(runtime: Runtime, state: str) -> str:
     assert runtime.store.start(job_id, 1, WORKER_ID).outcome == "started"
     runtime.client.hset(keys.job_effects(job_id), "send", '{"status": "done"}')
     if state == "completed":
-        assert runtime.store.complete(job_id, 1, WORKER_ID, {"ok": True})
+        assert runtime.store.finish(
+            job_id, 1, WORKER_ID, AttemptOutcome.COMPLETED, result={"ok": True}
+        ).recorded
     else:
-        assert runtime.store.fail(job_id, 1, WORKER_ID, "boom", "asked to fail")
+        assert runtime.store.finish(
+            job_id, 1, WORKER_ID, AttemptOutcome.FAILED, error="boom", failed_reason="asked to"
+        ).recorded
     return job_id
 
 
@@ -268,7 +273,7 @@ def _assert_indexes_consistent(runtime: Runtime) -> None:
 
 def test_pruning_deletes_expired_records_whole_and_keeps_indexes_consistent(own):
     gone = [_finished_job(own, state) for state in ("completed", "cancelled", "completed")]
-    pruner = RetentionPruner(own.client, replace(own.settings, retention=60, failed_retention=60))
+    pruner = RetentionPruner(own.executor, replace(own.settings, retention=60, failed_retention=60))
     report = pruner.prune(now=now_ms() + 61_000)
     assert report.pruned == 3 and report.complete
     for job_id in gone:
@@ -280,7 +285,7 @@ def test_pruning_deletes_expired_records_whole_and_keeps_indexes_consistent(own)
 def test_failed_jobs_stay_until_the_failed_retention(own):
     failed, completed = _finished_job(own, "failed"), _finished_job(own, "completed")
     settings = replace(own.settings, retention=60, failed_retention=3600)
-    pruner = RetentionPruner(own.client, settings)
+    pruner = RetentionPruner(own.executor, settings)
     assert pruner.prune(now=now_ms() + 61_000).pruned == 1
     assert own.store.get(failed).state == "failed"
     assert not own.client.exists(keys.job(completed))
@@ -292,7 +297,7 @@ def test_failed_jobs_stay_until_the_failed_retention(own):
 def test_records_inside_their_retention_and_pending_jobs_are_kept(own):
     finished = _finished_job(own, "completed")
     pending = _pending_job(own)
-    pruner = RetentionPruner(own.client, replace(own.settings, retention=60, failed_retention=60))
+    pruner = RetentionPruner(own.executor, replace(own.settings, retention=60, failed_retention=60))
     assert pruner.prune(now=now_ms() + 30_000).pruned == 0
     assert pruner.prune(now=now_ms() + 10 * 86_400_000).pruned == 1
     assert own.store.get(pending).state == "waiting"
@@ -305,7 +310,7 @@ def test_pruning_walks_past_old_jobs_that_finished_late_in_bounded_batches(own):
     expired = [_finished_job(own, "completed") for _ in range(7)]
     for job_id in late:  # as if each had run for ten minutes
         own.client.hset(keys.job(job_id), "finishedAt", now_ms() + 600_000)
-    pruner = RetentionPruner(own.client, replace(own.settings, retention=60), batch=3)
+    pruner = RetentionPruner(own.executor, replace(own.settings, retention=60), batch=3)
     report = pruner.prune(now=now_ms() + 61_000)
     assert report.pruned == len(expired) and report.complete and report.batches >= 4
     assert [own.store.get(j).state for j in late] == ["completed"] * 5
@@ -318,7 +323,7 @@ def test_pruning_stops_at_the_first_job_accepted_after_the_horizon(own):
     # Would be due by its finish time, but it was accepted after a job that is not: the walk
     # stops before it (one batch per terminal index), so old records are all it ever reads.
     own.client.hset(keys.job(second), "finishedAt", 0)
-    pruner = RetentionPruner(own.client, replace(own.settings, retention=60), batch=100)
+    pruner = RetentionPruner(own.executor, replace(own.settings, retention=60), batch=100)
     report = pruner.prune(now=now_ms() + 30_000)
     assert (report.pruned, report.batches, report.complete) == (0, 3, True)
     assert own.client.exists(keys.job(first), keys.job(second)) == 2
@@ -327,7 +332,7 @@ def test_pruning_stops_at_the_first_job_accepted_after_the_horizon(own):
 def test_pruning_stops_at_its_deadline_and_the_next_run_goes_on(own):
     for _ in range(5):
         _finished_job(own, "completed")
-    pruner = RetentionPruner(own.client, replace(own.settings, retention=60), batch=2)
+    pruner = RetentionPruner(own.executor, replace(own.settings, retention=60), batch=2)
     first = pruner.prune(now=now_ms() + 61_000, deadline=0)
     assert (first.pruned, first.batches, first.complete) == (2, 1, False)
     rest = pruner.prune(now=now_ms() + 61_000)

@@ -6,53 +6,83 @@ functions: ``build_broker`` and ``MessageSender``. The API never imports actor c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
-from dramatiq.errors import BrokerConnectionError
-from dramatiq.middleware import Middleware, ShutdownNotifications, TimeLimit
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.errors import BrokerConnectionError, ConnectionClosed
 
 from jobcore.errors import StoreUnavailable
-from jobcore.redis_connection import connect
+from jobcore.message_options import DELAYED_OPTION, GENERATION_OPTION, TRACEPARENT_OPTION
 from jobcore.settings import Settings
+from jobcore.store import keys
+from jobcore.store.connection import connect
+from jobcore.store.transitions import ReadyMessage
 
-#: Message option carrying the record generation the message was sent for.
-GENERATION_OPTION = "jobcore_generation"
-#: Message option marking a message first sent to a delay queue.
-DELAYED_OPTION = "jobcore_delayed"
-#: Message option carrying the W3C trace context of the job.
-TRACEPARENT_OPTION = "traceparent"
-#: Dramatiq's Redis namespace (its keys are the broker's, listed here for depth reads only).
-DRAMATIQ_NAMESPACE = "dramatiq"
+#: Attribute set on a message proxy whose ack must put the message back on its queue.
+_RELEASE_ATTRIBUTE = "_jobcore_release"
 
 
-def ready_queue_key(queue: str) -> str:
-    """Dramatiq's Redis list holding the ids of the queue's ready messages."""
-    return f"{DRAMATIQ_NAMESPACE}:{queue}"
+def release_on_ack(message: MessageProxy) -> None:
+    """Make the ack of ``message`` a requeue: it goes back to its queue, body and id intact
+    (a process shutting down received it but starts nothing)."""
+    setattr(message, _RELEASE_ATTRIBUTE, True)
 
 
-def build_broker(settings: Settings, middleware: Iterable[Middleware] = ()) -> RedisBroker:
-    """The Redis broker with Jobcore's middleware, set as Dramatiq's global broker.
+class JobcoreRedisConsumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, with two changes for graceful shutdowns: an ack of a
+    released message requeues it, and closing requeues the messages fetched but not yet
+    handed to a worker thread (Dramatiq leaves those to its dead-worker maintenance)."""
 
-    Order matters: TimeLimit and ShutdownNotifications raise inside the actor; Jobcore's
-    own middleware comes after them so its ``after_*`` hooks run first and see the
-    outcome of every attempt. Dramatiq's ``Retries``, ``AgeLimit``, ``Callbacks`` and
-    ``Pipelines`` are left out: retries and dead letters are Jobcore's records.
-    """
+    def ack(self, message: MessageProxy) -> None:
+        if not getattr(message, _RELEASE_ATTRIBUTE, False):
+            super().ack(message)  # type: ignore[no-untyped-call]
+            return
+        try:
+            # Dramatiq's own requeue: the id leaves this worker's acks and is pushed back.
+            self.broker.do_requeue(self.queue_name, message.options["redis_message_id"])
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
+        finally:
+            self.queued_message_ids.discard(message.message_id)
+
+    def close(self) -> None:
+        cached = [dramatiq.Message.decode(data) for data in self.message_cache if data]
+        self.message_cache = []
+        try:
+            if cached:
+                self.requeue(cached)  # type: ignore[no-untyped-call]
+        except redis.RedisError:
+            # Redis is gone: they stay in this worker's acks, which Dramatiq's maintenance
+            # requeues once this worker's heartbeat is stale.
+            pass
+        super().close()
+
+
+class JobcoreRedisBroker(RedisBroker):
+    """Dramatiq's Redis broker with ``JobcoreRedisConsumer``."""
+
+    @property
+    def consumer_class(self) -> type[JobcoreRedisConsumer]:
+        return JobcoreRedisConsumer
+
+
+def build_broker(settings: Settings) -> RedisBroker:
+    """The Redis broker, set as Dramatiq's global broker, with no middleware yet: each
+    process adds its own list in order (``execution.middleware``)."""
     # The same short timeouts as every Jobcore call: an enqueue against a hung Redis
     # fails within one timeout instead of redis-py's default retries.
     client = connect(settings, decode_responses=False)
-    broker = RedisBroker(  # type: ignore[no-untyped-call]
+    broker = JobcoreRedisBroker(  # type: ignore[no-untyped-call]
         client=client,
-        namespace=DRAMATIQ_NAMESPACE,
+        namespace=keys.DRAMATIQ_NAMESPACE,
         heartbeat_timeout=int(settings.broker_heartbeat_timeout * 1000),
         maintenance_chance=settings.broker_maintenance_chance,
-        middleware=[TimeLimit(), ShutdownNotifications(), *middleware],
+        middleware=[],
     )
     dramatiq.set_broker(broker)
     return broker
@@ -60,14 +90,10 @@ def build_broker(settings: Settings, middleware: Iterable[Middleware] = ()) -> R
 
 @dataclass(frozen=True)
 class PreparedMessage:
-    """A ready-queue message encoded for the record store to write in the same script that
-    creates the record: the Redis list of ready ids, the hash of message bodies, the id
-    and the body (Dramatiq's own layout for an enqueue)."""
+    """A message encoded for the record store to write in the same script that creates the
+    record (``ready``), and the message itself for the broker's middleware."""
 
-    queue_key: str
-    messages_key: str
-    redis_message_id: str
-    body: bytes
+    ready: ReadyMessage
     message: dramatiq.Message[Any]
 
 
@@ -124,16 +150,13 @@ class MessageSender:
             redis_message_id=redis_message_id,
         )
         self.broker.emit_before("enqueue", message, None)
-        # The broker's own namespace (Dramatiq's layout: <namespace>:<queue> lists the ready
-        # ids, <namespace>:<queue>.msgs holds the bodies).
-        queue_key = f"{self.broker.namespace}:{queue}"
-        return PreparedMessage(
-            queue_key=queue_key,
-            messages_key=f"{queue_key}.msgs",
-            redis_message_id=redis_message_id,
+        ready = ReadyMessage(
+            queue_key=keys.ready_queue(queue, self.broker.namespace),
+            messages_key=keys.messages(queue, self.broker.namespace),
+            message_id=redis_message_id,
             body=message.encode(),
-            message=message,
         )
+        return PreparedMessage(ready, message)
 
     def prepared_sent(self, prepared: PreparedMessage) -> None:
         """Tell the broker's middleware a prepared message was enqueued with its record."""

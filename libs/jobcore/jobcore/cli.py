@@ -1,8 +1,9 @@
 """``jobcore``: the command line producer and inspector, calling the same ``Jobs`` as the API.
 
-Output is JSON on stdout (``--table`` for people); errors go to stderr with the API's
-titles and messages, and the exit code says what went wrong (see ``EXIT_*``). Redis is
-``REDIS_URL``, else the one ``make run`` wrote to ``var/redis.url``.
+Output is one line of JSON on stdout (``--table`` for people); errors go to stderr with the
+API's titles and messages, and the exit code says what went wrong (each error's
+``exit_code`` in ``jobcore.errors``). Redis is ``REDIS_URL``, else the one ``make run``
+wrote to ``var/redis.url``.
 """
 
 from __future__ import annotations
@@ -15,53 +16,37 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-import redis
 import structlog
 
-from jobcore.admission import QueueAdmission
-from jobcore.clock import now_ms
 from jobcore.errors import (
+    EXIT_INTERNAL,
+    EXIT_INVALID,
     ConfigurationError,
-    IdempotencyConflict,
     InvalidRequest,
     InvalidTransition,
     JobcoreError,
-    JobNotFound,
     MalformedRequest,
-    QueueFull,
-    StoreUnavailable,
 )
-from jobcore.lifecycle import ALL_STATES
-from jobcore.limits import RequestLimits
-from jobcore.listing import filter_problems, raise_for
+from jobcore.intake.listing import DEFAULT_PAGE_SIZE, filter_problems, raise_for
+from jobcore.intake.strict_json import parse_strict
+from jobcore.model.catalogue import load_job_types
+from jobcore.model.states import ALL_STATES
 from jobcore.presence import live_processes
 from jobcore.runtime import Runtime, build_runtime
-from jobcore.schedules import ScheduleBook
-from jobcore.settings import Settings
-from jobcore.specs import load_job_types
-from jobcore.strict_json import parse_strict
-from jobcore.submission import SubmissionParser
-from jobcore.tracing import configure_tracing, shutdown_tracing
+from jobcore.scheduling.schedules import ScheduleBook
+from jobcore.settings import DEFAULT_SOURCE, REDIS_URL_FILE, Settings
+from jobcore.submit_flow import SubmitFlow
+from jobcore.telemetry.tracing import configure_tracing, shutdown_tracing
 
-#: Exit codes.
+#: Exit codes besides each error's own (``jobcore.errors``: 2 invalid, 3 not found,
+#: 4 conflict, 5 unavailable, 70 internal).
 EXIT_OK = 0
 #: A health check found no live process of the kind on this host.
 EXIT_UNHEALTHY = 1
-#: Bad usage or an invalid request (the API's 400 and 422).
-EXIT_INVALID = 2
-#: No job with this id (404).
-EXIT_NOT_FOUND = 3
-#: The job's state forbids the operation, or the idempotency key was used otherwise (409).
-EXIT_CONFLICT = 4
-#: Redis is unreachable or full (503): try again later.
-EXIT_UNAVAILABLE = 5
 
-#: Page size of ``jobcore jobs`` when none is given.
-DEFAULT_LIMIT = 50
-#: Deepest nesting accepted in ``--payload``, as the API's body limit.
-MAX_JSON_DEPTH = 32
 #: Columns of ``jobs --table``.
 LIST_COLUMNS = ("jobId", "type", "state", "attempts", "createdAt", "finishedAt")
 
@@ -69,8 +54,11 @@ LIST_COLUMNS = ("jobId", "type", "state", "attempts", "createdAt", "finishedAt")
 class UsageError(JobcoreError):
     """The command line itself is wrong (exit 2)."""
 
+    title = "Bad usage"
+    exit_code = EXIT_INVALID
 
-def parse_payload(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+
+def parse_payload(text: str, max_depth: int) -> Any:
     """``--payload`` as JSON, refused as the API refuses a body (duplicates, NaN, depth)."""
     try:
         return parse_strict(text.encode("utf-8", "surrogatepass"), max_depth)
@@ -89,28 +77,14 @@ def _seconds(text: str) -> float:
 
 
 def enqueue(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
-    settings = runtime.settings
-    body: dict[str, Any] = {"type": args.type, "payload": parse_payload(args.payload)}
+    """Submit through the same flow as ``POST /jobs``."""
+    payload = parse_payload(args.payload, runtime.settings.max_json_depth)
+    body: dict[str, Any] = {"type": args.type, "payload": payload}
     if args.key is not None:
         body["idempotencyKey"] = args.key
     if args.delay is not None:
         body["delaySeconds"] = args.delay
-    parser = SubmissionParser(
-        runtime.job_types,
-        require_idempotency_key=settings.require_idempotency_key,
-        limits=RequestLimits.from_settings(settings),
-    )
-    submission = parser.parse(body, now_ms=now_ms())
-    QueueAdmission.from_settings(runtime.client, settings).check(submission.spec.queue)
-    accepted = runtime.jobs.submit(submission)
-    answer: dict[str, Any] = {
-        "status": "accepted",
-        "jobId": accepted.job_id,
-        "state": accepted.state,
-    }
-    if accepted.duplicate:
-        answer["duplicate"] = True
-    return answer
+    return SubmitFlow.for_runtime(runtime).submit(body).to_api()
 
 
 def status(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
@@ -147,11 +121,7 @@ def schedules(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
 def health(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
     """Live processes of the kind on this host; exit 1 when there is none."""
     host = socket.gethostname()
-    try:
-        found = live_processes(runtime, args.kind)
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise StoreUnavailable(f"Redis is unreachable: {exc}") from exc
-    mine = [p for p in found if p.get("host") == host]
+    mine = [p for p in live_processes(runtime, args.kind) if p["host"] == host]
     return {"kind": args.kind, "host": host, "healthy": bool(mine), "processes": mine}
 
 
@@ -193,40 +163,27 @@ def render_table(command: str, answer: dict[str, Any]) -> str:
             }
             for item in answer["items"]
         ]
-        columns = ("name", "cron", "jobType", "nextRunAt", "lastFireTime", "lastJobId", "lastState")
-        return _table(rows, columns)
+        return _table(
+            rows, ("name", "cron", "jobType", "nextRunAt", "lastFireTime", "lastJobId", "lastState")
+        )
     if command == "health":
         rows = answer["processes"]
         head = f"{answer['kind']} on {answer['host']}: {'healthy' if answer['healthy'] else 'DOWN'}"
-        return head + ("\n" + _table(rows, ("id", "pid", "queues", "heartbeat")) if rows else "")
+        process_columns = ("id", "pid", "queues", "inFlight", "lastHeartbeat")
+        return head + ("\n" + _table(rows, process_columns) if rows else "")
     width = max(len(k) for k in answer)
     return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in answer.items())
 
 
-_TITLES: tuple[tuple[type[JobcoreError], str, int], ...] = (
-    (UsageError, "Bad usage", EXIT_INVALID),
-    (IdempotencyConflict, "Idempotency key reused", EXIT_CONFLICT),
-    (MalformedRequest, "Bad request", EXIT_INVALID),
-    (JobNotFound, "Job not found", EXIT_NOT_FOUND),
-    (InvalidTransition, "Conflict with the job's state", EXIT_CONFLICT),
-    (QueueFull, "Queue full", EXIT_UNAVAILABLE),
-    (StoreUnavailable, "Service unavailable", EXIT_UNAVAILABLE),
-    (ConfigurationError, "Configuration error", EXIT_INVALID),
-)
-
-
 def describe_error(error: JobcoreError) -> tuple[dict[str, Any], int]:
-    """The problem (title, detail, errors) the API would answer, and the exit code."""
+    """The one mapping from Jobcore's errors to the command line: the problem the API would
+    answer (its title, detail, errors) and the error's exit code."""
+    problem: dict[str, Any] = {"title": error.title, "detail": str(error)}
     if isinstance(error, InvalidRequest):
-        errors = [{"pointer": p.pointer, "detail": p.detail} for p in error.problems]
-        return {"title": error.title, "detail": str(error), "errors": errors}, EXIT_INVALID
-    for kind, title, code in _TITLES:
-        if isinstance(error, kind):
-            problem: dict[str, Any] = {"title": title, "detail": str(error)}
-            if isinstance(error, InvalidTransition):
-                problem["state"] = error.state
-            return problem, code
-    return {"title": "Error", "detail": str(error)}, EXIT_INVALID
+        problem["errors"] = [{"pointer": p.pointer, "detail": p.detail} for p in error.problems]
+    if isinstance(error, InvalidTransition):
+        problem["state"] = error.state
+    return problem, error.exit_code
 
 
 def _print_error(problem: dict[str, Any], code: int, table: bool) -> None:
@@ -269,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("jobs", list_jobs, "jobs, newest first (as GET /jobs)")
     sub.add_argument("--state", help=f"one of {', '.join(ALL_STATES)}")
     sub.add_argument("--type", help="a job type")
-    sub.add_argument("--limit", type=int, default=DEFAULT_LIMIT)
+    sub.add_argument("--limit", type=int, default=DEFAULT_PAGE_SIZE)
     sub.add_argument("--cursor", type=int, help="nextCursor of the previous page")
     sub = add("retry", retry, "retry a failed or cancelled job")
     sub.add_argument("id")
@@ -319,6 +276,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         _quiet_logging()
         configure_tracing("jobcore-cli")
         settings = Settings.from_env()
+        if settings.redis_url_source == DEFAULT_SOURCE:
+            raise ConfigurationError(
+                f"no Redis named: set REDIS_URL, or start `make run`, which writes its Redis "
+                f"URL to {Path(settings.var_dir) / REDIS_URL_FILE} (looked for it there from "
+                f"{Path.cwd()})"
+            )
         runtime = build_runtime(settings, job_types=load_job_types(settings.job_modules))
         try:
             answer = args.run(runtime, args)
@@ -328,7 +291,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         problem, code = describe_error(error)
         _print_error(problem, code, table)
         return code
-    print(render_table(args.command, answer) if table else json.dumps(answer, indent=2))
+    except Exception as error:  # a bug of ours: still one JSON line, never a traceback
+        detail = f"{type(error).__name__}: {error}"
+        _print_error({"title": "Internal error", "detail": detail}, EXIT_INTERNAL, table)
+        return EXIT_INTERNAL
+    # One line of JSON, as the API answers (``--table`` is for people).
+    print(render_table(args.command, answer) if table else json.dumps(answer))
     if args.command == "health" and not answer["healthy"]:
         return EXIT_UNHEALTHY
     return EXIT_OK

@@ -5,6 +5,20 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+#: The latest time Jobcore shows, in epoch ms (the end of year 9999, as RFC 3339 allows).
+LATEST_TIME_MS = 253_402_300_799_999
+
+
+#: The JSON Schema of a time as ``format_ms`` writes it.
+TIME_SCHEMA = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$",
+    "description": "UTC, RFC 3339 with milliseconds and Z",
+}
+#: A time, or ``null`` when there is none yet.
+OPTIONAL_TIME_SCHEMA = {"anyOf": [TIME_SCHEMA, {"type": "null"}]}
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from jobcore.backoff import RetryPolicy
-from jobcore.broker import MessageSender, ready_queue_key
+from jobcore.broker import MessageSender
 from jobcore.clock import now_ms
-from jobcore.errors import IdempotencyConflict
-from jobcore.idempotency import CLIENT_NAMESPACE, canonical_json, digest, fingerprint
-from jobcore.keys import idempotency as idempotency_key_name
-from jobcore.lifecycle import State
-from jobcore.metrics import JOBS_SUBMITTED
-from jobcore.records import JobRecord, stored_json
+from jobcore.errors import IdempotencyConflict, InvalidTransition, JobNotFound
+from jobcore.intake.idempotency import CLIENT_NAMESPACE, digest, fingerprint
+from jobcore.intake.listing import DEFAULT_PAGE_SIZE
+from jobcore.intake.submission import Submission
+from jobcore.model.backoff import RetryPolicy
+from jobcore.model.records import JobRecord, payload_json, stored_json
+from jobcore.model.specs import JobTypes
+from jobcore.model.states import ALL_STATES, FailureKind, State
 from jobcore.settings import Settings
-from jobcore.specs import JobTypes
-from jobcore.store import NewJob, Page, RecordStore, Reenqueue
-from jobcore.submission import Submission
-from jobcore.tracing import send_span
+from jobcore.store.record_store import (
+    IdempotencyKey,
+    NewJob,
+    Page,
+    RecordStore,
+    Reenqueue,
+    Skipped,
+)
+from jobcore.telemetry.metrics import JOBS_SUBMITTED
+from jobcore.telemetry.producer_span import send_span
 
 #: Most jobs one bulk dead-letter operation touches; call again for the rest.
 BULK_LIMIT = 1000
@@ -35,10 +43,72 @@ def new_job_id() -> str:
 
 
 @dataclass(frozen=True)
+class BulkRetry:
+    """What a bulk retry of dead letters did: how many it retried, and how many it left
+    alone by failure kind (``human-check``, ``permanent``)."""
+
+    retried: int
+    skipped: dict[str, int]
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "retried": self.retried,
+            "skipped": sum(self.skipped.values()),
+            "skippedByFailure": self.skipped,
+        }
+
+
+@dataclass(frozen=True)
 class Accepted:
     job_id: str
     state: str
     duplicate: bool
+
+    def to_api(self) -> dict[str, Any]:
+        """The answer to a submission (``POST /jobs``, ``jobcore enqueue``)."""
+        shown: dict[str, Any] = {"status": "accepted", "jobId": self.job_id, "state": self.state}
+        if self.duplicate:
+            shown["duplicate"] = True
+        return shown
+
+
+#: The JSON Schema of ``Accepted.to_api``.
+ACCEPTED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "jobId", "state"],
+    "properties": {
+        "status": {"const": "accepted"},
+        "jobId": {"type": "string", "description": "opaque, URL-safe"},
+        "state": {"type": "string", "enum": list(ALL_STATES)},
+        "duplicate": {"const": True, "description": "present on idempotent replays"},
+    },
+}
+#: The JSON Schema of ``BulkRetry.to_api`` (``POST /jobs/dead/retry``).
+BULK_RETRY_RESULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["retried", "skipped", "skippedByFailure"],
+    "properties": {
+        "retried": {"type": "integer", "minimum": 0},
+        "skipped": {"type": "integer", "minimum": 0},
+        "skippedByFailure": {
+            "type": "object",
+            "additionalProperties": {"type": "integer", "minimum": 0},
+            "description": "jobs left alone, by why they failed: human-check (an unfinished "
+            "effect; retry with effects=reset after checking), permanent (retry with "
+            "includePermanent)",
+        },
+    },
+}
+#: The JSON Schema of ``purged_view`` (``DELETE /jobs/dead``).
+PURGED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["purged"],
+    "properties": {"purged": {"type": "integer", "minimum": 0}},
+}
+
+
+def purged_view(count: int) -> dict[str, Any]:
+    return {"purged": count}
 
 
 class Jobs:
@@ -103,9 +173,10 @@ class Jobs:
 
         job = NewJob(
             id=new_job_id(),
-            type=spec.name,
+            job_type=spec.name,
             queue=spec.queue,
-            payload_json=canonical_json(submission.payload),
+            # As submitted, keys in their order (canonical order is for fingerprints only).
+            payload_json=payload_json(submission.payload),
             state=state,
             due_at=run_at if delay_ms > 0 and run_at is not None else now,
             run_at=run_at if delay_ms > 0 else None,
@@ -116,18 +187,20 @@ class Jobs:
             traceparent=traceparent,
             created_at=now,
         )
-        idem_key, fp = "", ""
+        idem_key = None
         if submission.idempotency_key is not None:
-            idem_key = idempotency_key_name(namespace, digest(submission.idempotency_key))
-            fp = fingerprint(spec.name, submission.payload, submission.options)
+            idem_key = IdempotencyKey(
+                namespace,
+                digest(submission.idempotency_key),
+                fingerprint(spec.name, submission.payload, submission.options),
+                int(self.settings.idempotency_window * 1000),
+            )
         message = None
         if not delay_ms:
             message = self.sender.prepare(
                 job.id, spec.actor_name, spec.queue, 1, traceparent=traceparent
             )
-        created = self.store.create(
-            job, idem_key, fp, int(self.settings.idempotency_window * 1000), message
-        )
+        created = self.store.create(job, idem_key, message.ready if message else None)
         if created.outcome == "conflict":
             raise IdempotencyConflict(created.job_id)
         if created.outcome == "duplicate":
@@ -150,8 +223,8 @@ class Jobs:
 
     def enqueue_again(self, again: Reenqueue, *, delay_ms: int | None = None) -> None:
         """Send a new message for a job whose record moved to a new generation."""
-        spec = self.job_types.find(again.type)
-        actor_name = spec.actor_name if spec else again.type.replace("-", "_")
+        spec = self.job_types.find(again.job_type)
+        actor_name = spec.actor_name if spec else again.job_type.replace("-", "_")
         self.sender.send(again.job_id, actor_name, again.queue, again.generation, delay_ms=delay_ms)
         if not delay_ms:
             self.store.confirm_ready(again.job_id, again.generation)
@@ -169,14 +242,13 @@ class Jobs:
         *,
         state: str | None = None,
         job_type: str | None = None,
-        limit: int = 50,
+        limit: int = DEFAULT_PAGE_SIZE,
         cursor: int | None = None,
     ) -> Page:
         return self.store.list(state, job_type, limit, cursor)
 
     def stats(self) -> dict[str, Any]:
-        queue_keys = {queue: ready_queue_key(queue) for queue in self.job_types.queues()}
-        return self.store.stats(self.job_types.names(), queue_keys)
+        return self.store.stats(self.job_types.names(), self.job_types.queues())
 
     # --- operations ----------------------------------------------------------------
 
@@ -185,7 +257,7 @@ class Jobs:
 
     def retry(self, job_id: str, *, reset_effects: bool = False) -> JobRecord:
         again = self.store.retry(job_id, reset_effects)
-        if again:
+        if isinstance(again, Reenqueue):
             self.enqueue_again(again)
         return self.store.get(job_id)
 
@@ -193,20 +265,31 @@ class Jobs:
         self,
         *,
         job_type: str | None = None,
-        include_human_check: bool = False,
+        reset_effects: bool = False,
+        include_permanent: bool = False,
         limit: int = BULK_LIMIT,
-    ) -> dict[str, int]:
-        """Retry up to ``limit`` dead letters, oldest first; those failed by an unfinished
-        effect are skipped unless ``include_human_check``."""
-        retried = skipped = 0
+    ) -> BulkRetry:
+        """Retry up to ``limit`` dead letters, oldest first.
+
+        Jobs that need a human check are skipped unless ``reset_effects`` (a human checked
+        and asks for their unfinished effects to run again); jobs failed permanently are
+        skipped unless ``include_permanent``.
+        """
+        leave = [] if reset_effects else [FailureKind.HUMAN_CHECK]
+        if not include_permanent:
+            leave.append(FailureKind.PERMANENT)
+        retried, skipped = 0, Counter[str]()
         for job_id in self.store.ids_in(State.FAILED, job_type, limit):
-            again = self.store.retry(job_id, skip_human_check=not include_human_check)
-            if again is None:
-                skipped += 1
+            try:
+                again = self.store.retry(job_id, reset_effects, leave=leave)
+            except (JobNotFound, InvalidTransition):
+                continue  # purged or retried meanwhile
+            if isinstance(again, Skipped):
+                skipped[again.failure] += 1
                 continue
             self.enqueue_again(again)
             retried += 1
-        return {"retried": retried, "skipped": skipped}
+        return BulkRetry(retried, dict(skipped))
 
     def purge_dead(self, *, job_type: str | None = None, limit: int = BULK_LIMIT) -> int:
         """Delete up to ``limit`` dead letters (records, history, effects); how many went."""

@@ -2,42 +2,65 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
 from jobcore.broker import MessageSender, build_broker
 from jobcore.jobs import Jobs
-from jobcore.redis_connection import connect
+from jobcore.model.catalogue import builtin_job_types
+from jobcore.model.specs import JobTypes
 from jobcore.settings import Settings
-from jobcore.specs import JobTypes, builtin_job_types
-from jobcore.store import RecordStore
-from jobcore.tracing import MessageTracing, stored_traceparent
+from jobcore.store.connection import connect
+from jobcore.store.executor import Executor
+from jobcore.store.record_store import RecordStore
+from jobcore.telemetry.message_tracing import MessageTracing
 
 
 @dataclass
 class Runtime:
     settings: Settings
-    client: redis.Redis
+    executor: Executor
     store: RecordStore
     broker: RedisBroker
     jobs: Jobs
     job_types: JobTypes
+
+    @property
+    def client(self) -> Any:
+        """The Redis client behind the store (for tools and tests that look inside)."""
+        return self.executor.client
+
+
+def producer_middleware(runtime: Runtime) -> list[Middleware]:
+    """The broker middleware of a process that only sends messages (API, scheduler, CLI):
+    the W3C context carried in each message (workers use ``execution.middleware``)."""
+    return [MessageTracing(runtime.store.traceparent)]
 
 
 def build_runtime(
     settings: Settings,
     *,
     job_types: JobTypes | None = None,
-    middleware: Iterable[Middleware] = (),
+    middleware: Callable[[Runtime], list[Middleware]] = producer_middleware,
 ) -> Runtime:
+    """Everything a Jobcore process needs; ``middleware`` gives the broker's middleware, in
+    order, once the runtime exists."""
     types = job_types or builtin_job_types()
-    client = connect(settings)
-    store = RecordStore(client)
-    # Message tracing first: its hooks wrap every other Jobcore middleware's.
-    broker = build_broker(settings, [MessageTracing(stored_traceparent(client)), *middleware])
-    jobs = Jobs(settings, store, MessageSender(broker), types)
-    return Runtime(settings, client, store, broker, jobs, types)
+    executor = Executor(connect(settings))
+    store = RecordStore(executor)
+    broker = build_broker(settings)
+    runtime = Runtime(
+        settings,
+        executor,
+        store,
+        broker,
+        Jobs(settings, store, MessageSender(broker), types),
+        types,
+    )
+    for each in middleware(runtime):
+        broker.add_middleware(each)
+    return runtime

@@ -1,4 +1,11 @@
-"""One settings object, read once from the environment. Every variable is listed here."""
+"""One settings object, read once from the environment, every setting declared once.
+
+Each field of ``Settings`` is declared with ``setting(...)``: its environment variable,
+default, kind (how it is parsed and shown), bounds and one line of doc. The settings object,
+``ENV``, the request limits (``intake.limits``), ``.env.example`` (``env_example()``) and the
+README's configuration table (``readme_table()``) all come from these declarations;
+``python -m jobcore.settings`` prints both files' text.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +14,25 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from dataclasses import field as dataclass_field
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from jobcore.errors import ConfigurationError
 
 #: Redis used when ``REDIS_URL`` is unset and ``make run`` has written no URL to ``var/``.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: ``Settings.redis_url_source`` when neither ``REDIS_URL`` nor ``var/redis.url`` named Redis.
+DEFAULT_SOURCE = "default"
+#: URL schemes redis-py connects with.
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
 #: File, under the var directory, where ``make run`` writes its embedded Redis URL.
 REDIS_URL_FILE = "redis.url"
 #: Payload fields whose values never reach a log line: the ones that hold email addresses.
 DEFAULT_LOG_REDACT = "email,to,cc,bcc,from,replyTo"
+#: Dramatiq's Redis broker refuses delays of 7 days or more; one hour of slack below that.
+DRAMATIQ_MAX_DELAY_SECONDS = 7 * 86400 - 3600
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -30,6 +46,17 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def format_duration(seconds: float) -> str:
+    """The shortest spelling ``parse_duration`` reads back: ``7d``, ``24h``, ``0.5s``."""
+    for unit in ("d", "h", "m", "s"):
+        count = seconds / _UNIT_SECONDS[unit]
+        if count >= 1 and count == int(count):
+            return f"{int(count)}{unit}"
+    if seconds * 1000 == int(seconds * 1000):
+        return f"{int(seconds * 1000)}ms" if seconds < 1 else f"{seconds:g}s"
+    return f"{seconds:g}s"
+
+
 def parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -39,73 +66,373 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"{text!r} is not a boolean (use true or false)")
 
 
+def _parse_integer(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+
+
+class Kind(StrEnum):
+    """How a setting's text is read and shown."""
+
+    TEXT = "text"
+    INTEGER = "integer"
+    DURATION = "duration"
+    BOOLEAN = "boolean"
+
+
+_PARSERS = {
+    Kind.TEXT: lambda text: text,
+    Kind.INTEGER: _parse_integer,
+    Kind.DURATION: parse_duration,
+    Kind.BOOLEAN: parse_bool,
+}
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What one setting is: its variable, kind, bounds and doc (``setting``)."""
+
+    env: str
+    kind: Kind
+    doc: str
+    minimum: float | None = None
+    maximum: float | None = None
+    #: Its value is never shown (not in ``repr``, not in an example).
+    secret: bool = False
+    #: Set in ``.env.example`` (the others are listed there commented out).
+    example: bool = False
+    #: The default as the README says it, when the value alone would mislead.
+    shown_default: str | None = None
+
+    def parse(self, text: str) -> Any:
+        value = _PARSERS[self.kind](text)
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"must be at least {self._show(self.minimum)}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"must be at most {self._show(self.maximum)}")
+        return value
+
+    def show(self, value: Any) -> str:
+        """A value as the variable would be written."""
+        return self._show(value)
+
+    def _show(self, value: Any) -> str:
+        if self.kind is Kind.DURATION:
+            return format_duration(float(value))
+        if self.kind is Kind.BOOLEAN:
+            return "true" if value else "false"
+        return str(value)
+
+
+def setting(
+    default: Any,
+    env: str,
+    doc: str,
+    *,
+    kind: Kind = Kind.TEXT,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    secret: bool = False,
+    example: bool = False,
+    shown_default: str | None = None,
+) -> Any:
+    """A ``Settings`` field with its declaration (kept in the field's metadata)."""
+    declaration = Declaration(env, kind, doc, minimum, maximum, secret, example, shown_default)
+    return dataclass_field(default=default, repr=not secret, metadata={"setting": declaration})
+
+
+_D, _I, _B = Kind.DURATION, Kind.INTEGER, Kind.BOOLEAN
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Jobcore's configuration. Field ``x_y`` is read from ``ENV[x_y]`` as declared in ``ENV``."""
+    """Jobcore's configuration: every field is read from its declared variable."""
 
-    redis_url: str = DEFAULT_REDIS_URL
-    redis_timeout: float = 0.5
-    var_dir: str = "var"
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    api_workers: int = 2
-    api_threads: int = 4
-    api_reuse_port: bool = True
-    max_body_bytes: int = 1024 * 1024
-    worker_processes: int = 2
-    worker_threads: int = 8
-    worker_queues: str = ""
-    job_modules: str = ""
-    trace_redis: bool = False
-    smtp_url: str = "smtp://127.0.0.1:1025"
-    smtp_from: str = "jobcore@localhost"
-    smtp_timeout: float = 10.0
-    output_dir: str = "output"
-    retention: float = 7 * 86400
-    failed_retention: float = 30 * 86400
-    idempotency_window: float = 86400
-    require_idempotency_key: bool = False
-    broker_heartbeat_timeout: float = 10.0
-    broker_maintenance_chance: int = 100_000
-    owner_ttl: float = 15.0
-    heartbeat_interval: float = 2.0
-    sweep_interval: float = 5.0
-    sweep_margin: float = 15.0
-    log_level: str = "INFO"
-    log_redact: str = DEFAULT_LOG_REDACT
-    worker_metrics_port: int = 9191
-    #: ``name:role:secret`` entries, comma-separated; empty = API keys off. Never shown.
-    api_keys: str = dataclass_field(default="", repr=False)
-    max_json_depth: int = 32
-    max_payload_keys: int = 1000
-    max_idempotency_key_length: int = 255
-    max_list_limit: int = 500
-    max_delay: float = 7 * 86400 - 3600
-    max_attempts_limit: int = 100
-    max_backoff: float = 86400
-    max_queue_depth: int = 100_000
-    queue_depth_cache: float = 1.0
+    # --- Redis ---------------------------------------------------------------------------
+    redis_url: str = setting(
+        DEFAULT_REDIS_URL,
+        "REDIS_URL",
+        "Redis for records and the broker (`rediss://` for TLS, `unix://` for a socket); a "
+        "malformed URL stops a process at start with one line saying why",
+        shown_default="`var/redis.url` of `make run`, else `redis://127.0.0.1:6379/0` (the "
+        "`jobcore` command line refuses to guess: it needs one of the first two)",
+    )
+    redis_timeout: float = setting(
+        0.5,
+        "JOBCORE_REDIS_TIMEOUT",
+        "socket and connect timeout of every Redis call",
+        kind=_D,
+        minimum=0.001,
+    )
+    var_dir: str = setting(
+        "var", "JOBCORE_VAR_DIR", "where `make run` keeps Redis data, its URL and its lock"
+    )
+    # --- API -----------------------------------------------------------------------------
+    api_host: str = setting("127.0.0.1", "JOBCORE_API_HOST", "API bind address", example=True)
+    api_port: int = setting(
+        8000, "JOBCORE_API_PORT", "API port", kind=_I, minimum=1, maximum=65535, example=True
+    )
+    api_workers: int = setting(
+        2, "JOBCORE_API_WORKERS", "gunicorn worker processes", kind=_I, minimum=1
+    )
+    api_threads: int = setting(
+        4, "JOBCORE_API_THREADS", "threads of each gunicorn worker", kind=_I, minimum=1
+    )
+    api_reuse_port: bool = setting(
+        True,
+        "JOBCORE_API_REUSE_PORT",
+        "bind with `SO_REUSEPORT` so the kernel spreads connections over the gunicorn workers; "
+        "the API still refuses to start when the port is taken",
+        kind=_B,
+    )
+    api_keys: str = setting(
+        "",
+        "JOBCORE_API_KEYS",
+        "API keys `name:role:secret,...` (roles `submit`, `admin`; see Authentication); "
+        "empty = keys off",
+        secret=True,
+        shown_default="— (off)",
+    )
+    # --- workers -------------------------------------------------------------------------
+    worker_processes: int = setting(
+        2,
+        "JOBCORE_WORKER_PROCESSES",
+        "worker processes of one `jobcore-worker`",
+        kind=_I,
+        minimum=1,
+        example=True,
+    )
+    worker_threads: int = setting(
+        8,
+        "JOBCORE_WORKER_THREADS",
+        "threads of each worker process: jobs at once",
+        kind=_I,
+        minimum=1,
+        example=True,
+    )
+    worker_queues: str = setting(
+        "",
+        "JOBCORE_WORKER_QUEUES",
+        "queues a worker consumes, comma-separated (also `--queues`)",
+        shown_default="every type's queue",
+    )
+    worker_shutdown_timeout: float = setting(
+        25.0,
+        "JOBCORE_WORKER_SHUTDOWN_TIMEOUT",
+        "how long a stopping worker process waits for its running jobs (interruptible ones "
+        "stop at once); a job still running then is recovered as an orphan",
+        kind=_D,
+        example=True,
+    )
+    worker_metrics_port: int = setting(
+        9191,
+        "JOBCORE_WORKER_METRICS_PORT",
+        "worker Prometheus port (0 = off)",
+        kind=_I,
+        minimum=0,
+        maximum=65535,
+        example=True,
+    )
+    job_modules: str = setting(
+        "",
+        "JOBCORE_JOB_MODULES",
+        "modules adding job types (`SPECS`, `IMPLEMENTATIONS`), comma-separated",
+        shown_default="—",
+    )
+    output_dir: str = setting(
+        "output", "JOBCORE_OUTPUT_DIR", "where `csv-export` writes", example=True
+    )
+    # --- mail ----------------------------------------------------------------------------
+    smtp_url: str = setting(
+        "smtp://127.0.0.1:1025",
+        "SMTP_URL",
+        "mail server (`smtps://`, `smtp+starttls://`, `user:pass@`)",
+    )
+    smtp_from: str = setting("jobcore@localhost", "SMTP_FROM", "sender of every mail")
+    smtp_timeout: float = setting(10.0, "SMTP_TIMEOUT", "SMTP timeout", kind=_D, minimum=0.001)
+    # --- records and idempotency -----------------------------------------------------------
+    retention: float = setting(
+        7 * 86400,
+        "JOBCORE_RETENTION",
+        "how long completed and cancelled records are kept",
+        kind=_D,
+        example=True,
+    )
+    failed_retention: float = setting(
+        30 * 86400,
+        "JOBCORE_FAILED_RETENTION",
+        "how long failed records (dead letters) are kept",
+        kind=_D,
+        example=True,
+    )
+    idempotency_window: float = setting(
+        86400,
+        "JOBCORE_IDEMPOTENCY_WINDOW",
+        "how long an idempotency key is remembered",
+        kind=_D,
+        example=True,
+    )
+    require_idempotency_key: bool = setting(
+        False,
+        "JOBCORE_REQUIRE_IDEMPOTENCY_KEY",
+        "make a submission without a key a `400`",
+        kind=_B,
+        example=True,
+    )
+    # --- recovery -----------------------------------------------------------------------
+    owner_ttl: float = setting(
+        15.0,
+        "JOBCORE_OWNER_TTL",
+        "how long a silent worker or scheduler is still alive",
+        kind=_D,
+        minimum=0.1,
+    )
+    heartbeat_interval: float = setting(
+        2.0,
+        "JOBCORE_HEARTBEAT_INTERVAL",
+        "how often a process refreshes its heartbeat",
+        kind=_D,
+        minimum=0.01,
+    )
+    sweep_interval: float = setting(
+        5.0,
+        "JOBCORE_SWEEP_INTERVAL",
+        "how often the sweepers look for stranded jobs",
+        kind=_D,
+        minimum=0.01,
+    )
+    sweep_margin: float = setting(
+        15.0,
+        "JOBCORE_SWEEP_MARGIN",
+        "how overdue a job's message is before it is sent again",
+        kind=_D,
+    )
+    broker_heartbeat_timeout: float = setting(
+        10.0,
+        "JOBCORE_BROKER_HEARTBEAT_TIMEOUT",
+        "after how long Dramatiq's maintenance requeues a silent worker's unacked messages",
+        kind=_D,
+        minimum=0.1,
+    )
+    broker_maintenance_chance: int = setting(
+        100_000,
+        "JOBCORE_BROKER_MAINTENANCE_CHANCE",
+        "how many of a million fetches run Dramatiq's maintenance",
+        kind=_I,
+        minimum=0,
+        maximum=1_000_000,
+    )
+    # --- logs and traces -----------------------------------------------------------------
+    log_level: str = setting("INFO", "JOBCORE_LOG_LEVEL", "log level", example=True)
+    log_redact: str = setting(
+        DEFAULT_LOG_REDACT, "JOBCORE_LOG_REDACT", "payload fields whose values logs redact"
+    )
+    trace_redis: bool = setting(
+        False,
+        "JOBCORE_TRACE_REDIS",
+        "a span per Redis command inside request and job spans (costs about 15 % of a job's CPU)",
+        kind=_B,
+    )
+    # --- limits (README "Limits") ----------------------------------------------------------
+    max_body_bytes: int = setting(
+        1024 * 1024,
+        "JOBCORE_MAX_BODY_BYTES",
+        "largest request body (`413` above)",
+        kind=_I,
+        minimum=1,
+    )
+    max_json_depth: int = setting(
+        32,
+        "JOBCORE_MAX_JSON_DEPTH",
+        "deepest nesting of arrays and objects in a body",
+        kind=_I,
+        minimum=1,
+        maximum=1000,
+    )
+    max_payload_keys: int = setting(
+        1000,
+        "JOBCORE_MAX_PAYLOAD_KEYS",
+        "most object members in one payload, at every depth",
+        kind=_I,
+        minimum=1,
+    )
+    max_idempotency_key_length: int = setting(
+        255,
+        "JOBCORE_MAX_IDEMPOTENCY_KEY_LENGTH",
+        "longest idempotency key, in characters",
+        kind=_I,
+        minimum=1,
+        maximum=4096,
+    )
+    max_list_limit: int = setting(
+        500, "JOBCORE_MAX_LIST_LIMIT", "largest page a listing may ask for", kind=_I, minimum=1
+    )
+    max_delay: float = setting(
+        DRAMATIQ_MAX_DELAY_SECONDS,
+        "JOBCORE_MAX_DELAY",
+        "longest `delaySeconds`, and furthest `runAt` from now (the broker refuses 7 days)",
+        kind=_D,
+        minimum=0,
+        maximum=DRAMATIQ_MAX_DELAY_SECONDS,
+    )
+    max_attempts_limit: int = setting(
+        100,
+        "JOBCORE_MAX_ATTEMPTS_LIMIT",
+        "most `maxAttempts` a submission may ask for",
+        kind=_I,
+        minimum=1,
+    )
+    max_backoff: float = setting(
+        86400,
+        "JOBCORE_MAX_BACKOFF",
+        "longest backoff delay a submission may ask for",
+        kind=_D,
+        minimum=0,
+    )
+    max_queue_depth: int = setting(
+        100_000,
+        "JOBCORE_MAX_QUEUE_DEPTH",
+        "ready messages in a queue above which `POST /jobs` answers `503` (0 = no limit)",
+        kind=_I,
+        minimum=0,
+        example=True,
+    )
+    queue_depth_cache: float = setting(
+        1.0,
+        "JOBCORE_QUEUE_DEPTH_CACHE",
+        "how long a queue's depth is remembered per process",
+        kind=_D,
+    )
+    #: Where ``redis_url`` came from: the variable, the file ``make run`` wrote, or
+    #: ``"default"`` (neither was there). Not a setting: read from nothing.
+    redis_url_source: str = DEFAULT_SOURCE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read every variable of ``ENV``; a bad value raises ``ConfigurationError`` naming it."""
+        """Read every declared variable; a bad value raises ``ConfigurationError`` naming it."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for field in fields(cls):
-            name = ENV[field.name]
-            if name not in env:
+        for name, declaration in declarations().items():
+            if declaration.env not in env:
                 continue
-            raw = env[name]
             try:
-                values[field.name] = _convert(field.name, raw)
+                values[name] = declaration.parse(env[declaration.env])
             except ValueError as exc:
-                raise ConfigurationError(f"{name}: {exc}") from exc
-        if "redis_url" not in values:
+                raise ConfigurationError(f"{declaration.env}: {exc}") from exc
+        if "redis_url" in values:
+            values["redis_url_source"] = ENV["redis_url"]
+        else:
             var_dir = str(values.get("var_dir", cls.var_dir))
             embedded = read_embedded_redis_url(var_dir)
             if embedded:
                 values["redis_url"] = embedded
+                values["redis_url_source"] = str(Path(var_dir) / REDIS_URL_FILE)
         settings = cls(**values)  # type: ignore[arg-type]
+        problem = redis_url_problem(settings.redis_url)
+        if problem:
+            raise ConfigurationError(f"{settings.redis_url_source}: {problem}")
         shortest = min(settings.retention, settings.failed_retention)
         if shortest < settings.idempotency_window:
             # A replayed key must find its job: records outlive the keys that name them.
@@ -124,95 +451,72 @@ class Settings:
         return tuple(q.strip() for q in self.worker_queues.split(",") if q.strip())
 
 
-#: The environment variable behind each setting.
-ENV: dict[str, str] = {
-    "redis_url": "REDIS_URL",
-    "redis_timeout": "JOBCORE_REDIS_TIMEOUT",
-    "var_dir": "JOBCORE_VAR_DIR",
-    "api_host": "JOBCORE_API_HOST",
-    "api_port": "JOBCORE_API_PORT",
-    "api_workers": "JOBCORE_API_WORKERS",
-    "api_threads": "JOBCORE_API_THREADS",
-    "max_body_bytes": "JOBCORE_MAX_BODY_BYTES",
-    "worker_processes": "JOBCORE_WORKER_PROCESSES",
-    "worker_threads": "JOBCORE_WORKER_THREADS",
-    "worker_queues": "JOBCORE_WORKER_QUEUES",
-    "job_modules": "JOBCORE_JOB_MODULES",
-    "trace_redis": "JOBCORE_TRACE_REDIS",
-    "smtp_url": "SMTP_URL",
-    "smtp_from": "SMTP_FROM",
-    "smtp_timeout": "SMTP_TIMEOUT",
-    "output_dir": "JOBCORE_OUTPUT_DIR",
-    "retention": "JOBCORE_RETENTION",
-    "failed_retention": "JOBCORE_FAILED_RETENTION",
-    "idempotency_window": "JOBCORE_IDEMPOTENCY_WINDOW",
-    "require_idempotency_key": "JOBCORE_REQUIRE_IDEMPOTENCY_KEY",
-    "api_reuse_port": "JOBCORE_API_REUSE_PORT",
-    "broker_heartbeat_timeout": "JOBCORE_BROKER_HEARTBEAT_TIMEOUT",
-    "broker_maintenance_chance": "JOBCORE_BROKER_MAINTENANCE_CHANCE",
-    "owner_ttl": "JOBCORE_OWNER_TTL",
-    "heartbeat_interval": "JOBCORE_HEARTBEAT_INTERVAL",
-    "sweep_interval": "JOBCORE_SWEEP_INTERVAL",
-    "sweep_margin": "JOBCORE_SWEEP_MARGIN",
-    "log_level": "JOBCORE_LOG_LEVEL",
-    "log_redact": "JOBCORE_LOG_REDACT",
-    "worker_metrics_port": "JOBCORE_WORKER_METRICS_PORT",
-    "api_keys": "JOBCORE_API_KEYS",
-    "max_json_depth": "JOBCORE_MAX_JSON_DEPTH",
-    "max_payload_keys": "JOBCORE_MAX_PAYLOAD_KEYS",
-    "max_idempotency_key_length": "JOBCORE_MAX_IDEMPOTENCY_KEY_LENGTH",
-    "max_list_limit": "JOBCORE_MAX_LIST_LIMIT",
-    "max_delay": "JOBCORE_MAX_DELAY",
-    "max_attempts_limit": "JOBCORE_MAX_ATTEMPTS_LIMIT",
-    "max_backoff": "JOBCORE_MAX_BACKOFF",
-    "max_queue_depth": "JOBCORE_MAX_QUEUE_DEPTH",
-    "queue_depth_cache": "JOBCORE_QUEUE_DEPTH_CACHE",
-}
-
-_DURATIONS = {
-    "redis_timeout",
-    "smtp_timeout",
-    "retention",
-    "failed_retention",
-    "idempotency_window",
-    "broker_heartbeat_timeout",
-    "owner_ttl",
-    "heartbeat_interval",
-    "sweep_interval",
-    "sweep_margin",
-    "max_delay",
-    "max_backoff",
-    "queue_depth_cache",
-}
-_INTEGERS = {
-    "api_port",
-    "api_workers",
-    "api_threads",
-    "max_body_bytes",
-    "worker_processes",
-    "worker_threads",
-    "broker_maintenance_chance",
-    "worker_metrics_port",
-    "max_json_depth",
-    "max_payload_keys",
-    "max_idempotency_key_length",
-    "max_list_limit",
-    "max_attempts_limit",
-    "max_queue_depth",
-}
+def declarations() -> dict[str, Declaration]:
+    """Each setting's declaration, by field name, in declaration order."""
+    return {f.name: f.metadata["setting"] for f in fields(Settings) if "setting" in f.metadata}
 
 
-def _convert(name: str, raw: str) -> object:
-    if name in _DURATIONS:
-        return parse_duration(raw)
-    if name in _INTEGERS:
-        value = int(raw)
-        if value < 0:
-            raise ValueError("must not be negative")
-        return value
-    if name in ("require_idempotency_key", "api_reuse_port", "trace_redis"):
-        return parse_bool(raw)
-    return raw
+#: The environment variable behind each setting, by field name.
+ENV: dict[str, str] = {name: d.env for name, d in declarations().items()}
+
+
+def default_of(name: str) -> Any:
+    return next(f.default for f in fields(Settings) if f.name == name)
+
+
+def readme_table() -> str:
+    """The README's configuration table, from the declarations."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, d in declarations().items():
+        default = default_of(name)
+        shown = d.shown_default or (f"`{d.show(default)}`" if default != "" else "—")
+        lines.append(f"| `{d.env}` | {shown} | {d.doc} |")
+    return "\n".join(lines) + "\n"
+
+
+def env_example() -> str:
+    """``.env.example``, from the declarations: every variable with its doc; the common ones
+    set to their defaults, the rest commented out."""
+    lines = [
+        "# Jobcore configuration: copy to .env (never committed) or export these variables.",
+        "# Generated from jobcore/settings.py (python -m jobcore.settings --env-example).",
+        "# Unset REDIS_URL: `make run` starts an embedded redis-server and writes its URL to var/.",
+        "# Traces are exported when OTEL_EXPORTER_OTLP_ENDPOINT is set (OTLP/HTTP).",
+    ]
+    for name, d in declarations().items():
+        default = default_of(name)
+        value = "" if d.secret else d.show(default)
+        lines.append("")
+        lines.append(f"# {_plain(d.doc)}")
+        lines.append(f"{'' if d.example else '# '}{d.env}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def _plain(text: str) -> str:
+    return text.replace("`", "")
+
+
+def redis_url_problem(url: str) -> str | None:
+    """What is wrong with a Redis URL, or ``None``: checked at start, so a typo is one clear
+    line instead of a traceback from the first call."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"{url!r} is not a Redis URL ({exc})"
+    if parts.scheme not in REDIS_URL_SCHEMES:
+        schemes = ", ".join(f"{s}://" for s in REDIS_URL_SCHEMES)
+        return f"{url!r} is not a Redis URL: it must start with one of {schemes}"
+    if parts.scheme == "unix":
+        return None if parts.path else f"{url!r} names no socket path"
+    if not parts.hostname:
+        return f"{url!r} names no host"
+    if port == 0:
+        return f"{url!r}: the port must be 1-65535"
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        return f"{url!r}: the database after the host must be a number, not {db!r}"
+    return None
 
 
 def read_embedded_redis_url(var_dir: str) -> str | None:
@@ -222,3 +526,9 @@ def read_embedded_redis_url(var_dir: str) -> str | None:
         return path.read_text().strip() or None
     except OSError:
         return None
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(env_example() if "--env-example" in sys.argv else readme_table(), end="")

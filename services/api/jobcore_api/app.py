@@ -1,57 +1,69 @@
-"""``create_app(settings)``: settings → runtime → resources → routes."""
+"""``create_app(settings)``: settings → runtime → resources → the routes of the table."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
-from jobcore.admission import QueueAdmission
-from jobcore.limits import RequestLimits
+from jobcore.model.catalogue import load_job_types
 from jobcore.runtime import Runtime, build_runtime
-from jobcore.schedules import ScheduleBook
+from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import Settings
-from jobcore.specs import load_job_types
-from jobcore.submission import SubmissionParser
+from jobcore.submit_flow import SubmitFlow
 from jobcore_api import auth, observability, openapi, problems, resources
-from jobcore_api.schedules_resource import SchedulesResource
+from jobcore_api.query_parameters import QueryParameterCheck
+from jobcore_api.routes import ROUTES
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> falcon.App:
     settings = settings or Settings.from_env()
     runtime = runtime or build_runtime(settings, job_types=load_job_types(settings.job_modules))
     jobs = runtime.jobs
-    parser = SubmissionParser(
-        runtime.job_types,
-        require_idempotency_key=settings.require_idempotency_key,
-        limits=RequestLimits.from_settings(settings),
-    )
+    flow = SubmitFlow.for_runtime(runtime, settings)
     api_keys = auth.parse_api_keys(settings.api_keys)
-    # Telemetry first, so refused requests are counted and traced too.
+    # Telemetry first, so refused requests are counted and traced too; then who may call,
+    # then what the call may carry.
     middleware: list[object] = [observability.RequestTelemetry()]
     if api_keys:
         middleware.append(auth.ApiKeyAuth(api_keys))
+    middleware.append(QueryParameterCheck())
 
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     problems.install(app)
-
-    admission = QueueAdmission.from_settings(runtime.client, settings)
-    app.add_route("/jobs", resources.JobsResource(jobs, parser, settings, admission))
-    app.add_route("/jobs/stats", resources.StatsResource(jobs))
-    app.add_route("/jobs/dead", resources.DeadLettersResource(jobs))
-    app.add_route("/jobs/dead/retry", resources.DeadLettersRetryResource(jobs, settings))
-    app.add_route("/jobs/{job_id}", resources.JobResource(jobs))
-    app.add_route("/jobs/{job_id}/status", resources.JobStatusResource(jobs))
-    app.add_route("/jobs/{job_id}/events", resources.JobEventsResource(jobs))
-    app.add_route("/jobs/{job_id}/cancel", resources.JobCancelResource(jobs))
-    app.add_route("/jobs/{job_id}/retry", resources.JobRetryResource(jobs, settings))
-    app.add_route("/job-types", resources.JobTypesResource(jobs))
-    app.add_route("/healthz", resources.HealthResource())
-    app.add_route("/readyz", resources.ReadinessResource(jobs))
-    app.add_route("/metrics", observability.MetricsResource(runtime))
-    app.add_route("/workers", observability.WorkersResource(runtime))
-    app.add_route("/schedules", SchedulesResource(ScheduleBook(runtime)))
-    app.add_route(
-        "/openapi.json",
-        openapi.OpenApiResource(openapi.build_spec(settings, parser, auth_on=bool(api_keys))),
-    )
+    spec = openapi.build_spec(settings, flow.parser, auth_on=bool(api_keys))
+    serving: dict[str, Any] = {
+        "jobs": resources.JobsResource(jobs, flow, settings),
+        "stats": resources.StatsResource(jobs),
+        "dead_letters": resources.DeadLettersResource(jobs),
+        "dead_letters_retry": resources.DeadLettersRetryResource(jobs, settings),
+        "job": resources.JobResource(jobs),
+        "job_status": resources.JobStatusResource(jobs),
+        "job_events": resources.JobEventsResource(jobs),
+        "job_cancel": resources.JobCancelResource(jobs),
+        "job_retry": resources.JobRetryResource(jobs, settings),
+        "job_types": resources.JobTypesResource(jobs),
+        "schedules": resources.SchedulesResource(ScheduleBook(runtime)),
+        "workers": observability.WorkersResource(runtime),
+        "health": resources.HealthResource(),
+        "readiness": resources.ReadinessResource(jobs),
+        "metrics": observability.MetricsResource(runtime),
+        "openapi": openapi.OpenApiResource(spec),
+    }
+    add_routes(app, serving)
     return app
+
+
+def add_routes(app: falcon.App, serving: dict[str, Any]) -> None:
+    """Register each route of the table with the resource it names; a route whose resource
+    lacks its responder, or a path served by two resources, is a bug caught at start."""
+    by_path: dict[str, str] = {}
+    for route in ROUTES:
+        resource = serving[route.resource]
+        if not hasattr(resource, f"on_{route.method.lower()}"):
+            raise TypeError(f"{route.resource} has no on_{route.method.lower()}")
+        if by_path.setdefault(route.path, route.resource) != route.resource:
+            raise TypeError(f"{route.path} is served by {by_path[route.path]} and {route.resource}")
+    for path, name in by_path.items():
+        app.add_route(path, serving[name])

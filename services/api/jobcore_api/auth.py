@@ -14,22 +14,24 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import falcon
 
 from jobcore.errors import ConfigurationError
 from jobcore_api.problems import Problem
+from jobcore_api.routes import Role, route_for
 
 SUBMIT = "submit"
 ADMIN = "admin"
 ROLES = (SUBMIT, ADMIN)
 #: Shortest secret accepted: a guessable key is no key.
 MIN_SECRET_LENGTH = 16
-#: Paths every caller may use without a key: probes, scrapes and the contract itself.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
-#: What a ``submit`` key may do besides reading: create jobs.
-SUBMIT_WRITES = frozenset({("POST", "/jobs")})
-_READ_METHODS = frozenset({"GET", "HEAD"})
+#: What each key role may do: the route table says which a route needs.
+_ALLOWED: dict[str, frozenset[Role]] = {
+    SUBMIT: frozenset({Role.OPEN, Role.READ, Role.SUBMIT}),
+    ADMIN: frozenset(Role),
+}
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="jobcore"'}
 
@@ -77,15 +79,21 @@ def parse_api_keys(text: str) -> tuple[ApiKey, ...]:
             )
         if any(k.name == name for k in found):
             raise ConfigurationError(f"JOBCORE_API_KEYS names {name!r} twice")
-        found.append(ApiKey(name, role, _digest(secret)))
+        digest = _digest(secret)
+        same = next((k for k in found if hmac.compare_digest(k.digest, digest)), None)
+        if same is not None:
+            # One secret must name one key: otherwise it would act with whichever came first.
+            raise ConfigurationError(
+                f"JOBCORE_API_KEYS entries {same.name!r} and {name!r} have the same secret; "
+                "give every key its own"
+            )
+        found.append(ApiKey(name, role, digest))
     return tuple(found)
 
 
-def may(role: str, method: str, path: str) -> bool:
-    """Whether a key with ``role`` may call ``method path``."""
-    if role == ADMIN:
-        return True
-    return method in _READ_METHODS or (method, path) in SUBMIT_WRITES
+def may(key_role: str, needed: Role) -> bool:
+    """Whether a key with ``key_role`` may call a route that needs ``needed``."""
+    return needed in _ALLOWED[key_role]
 
 
 def _presented(req: falcon.Request) -> str | None:
@@ -114,9 +122,14 @@ class ApiKeyAuth:
                 matched = key
         return matched
 
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        path = req.path.rstrip("/") or "/"
-        if path in OPEN_PATHS:
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
+    ) -> None:
+        if resource is None:
+            return  # no route: a 404, whoever asks
+        route = route_for(req.uri_template, req.method)
+        needed = route.role if route else Role.ADMIN
+        if needed is Role.OPEN:
             return
         secret = _presented(req)
         if secret is None:
@@ -131,11 +144,12 @@ class ApiKeyAuth:
             raise Problem(
                 falcon.HTTP_401, "API key not recognised", "check the key", headers=_CHALLENGE
             )
-        if not may(key.role, req.method, path):
+        if not may(key.role, needed):
             raise Problem(
                 falcon.HTTP_403,
                 "Forbidden",
-                f"API key {key.name!r} has the {key.role} role; {req.method} {path} needs admin",
+                f"API key {key.name!r} has the {key.role} role; "
+                f"{req.method} {req.uri_template} needs {needed}",
             )
         req.context.api_key = key
         req.context.idempotency_namespace = key.idempotency_namespace

@@ -14,13 +14,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from jobcore import metrics
-from jobcore.clock import format_ms
 from jobcore.errors import JobcoreError
 from jobcore.presence import live_processes
-from jobcore.redis_connection import store_errors
 from jobcore.runtime import Runtime
-from jobcore.tracing import tracer
+from jobcore.store.connection import store_errors
+from jobcore.telemetry import metrics
+from jobcore.telemetry.tracing import tracer
 
 #: Probes and scrapes: counted in the metrics, but no trace each (they would bury the jobs').
 UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
@@ -188,19 +187,4 @@ class WorkersResource:
         self.runtime = runtime
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        with store_errors():
-            processes = live_processes(self.runtime)
-        resp.media = {"items": [_process_view(p) for p in processes]}
-
-
-def _process_view(process: dict[str, str]) -> dict[str, Any]:
-    heartbeat = process.get("heartbeat")
-    return {
-        "id": process.get("id", ""),
-        "kind": process.get("kind", ""),
-        "host": process.get("host", ""),
-        "pid": int(process.get("pid", 0) or 0),
-        "queues": [q for q in process.get("queues", "").split(",") if q],
-        "inFlight": int(process.get("inFlight", 0) or 0),
-        "lastHeartbeat": format_ms(int(heartbeat)) if heartbeat else None,
-    }
+        resp.media = {"items": live_processes(self.runtime)}

@@ -1,7 +1,9 @@
-"""The OpenAPI 3.1 description of the HTTP contract, served at ``GET /openapi.json``.
+"""The OpenAPI 3.1 document of the HTTP contract, served at ``GET /openapi.json``.
 
-Built from the same objects the app uses (the submission parser's envelope schema and
-limits, the job states), so the spec cannot drift from what the resources accept.
+Rendered from the route table (``routes.py``) and the schemas kept beside the code that
+builds or reads each body (the record's beside ``JobRecord.to_api``, the submission's in the
+parser); what is written here by hand is only what no code can say: descriptions of the
+shared error answers, the header parameter and the request examples.
 """
 
 from __future__ import annotations
@@ -11,17 +13,25 @@ from typing import Any
 
 import falcon
 
-from jobcore.lifecycle import ALL_STATES
-from jobcore.metrics import CONTENT_TYPE_LATEST
+from jobcore.intake.listing import DEFAULT_PAGE_SIZE
+from jobcore.intake.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA
+from jobcore.intake.submission import SubmissionParser
+from jobcore.jobs import ACCEPTED_SCHEMA, BULK_RETRY_RESULT_SCHEMA, PURGED_SCHEMA
+from jobcore.model.records import JOB_SCHEMA, JOB_STATUS_SCHEMA
+from jobcore.model.specs import JOB_TYPE_SCHEMA
+from jobcore.model.states import ALL_STATES
+from jobcore.presence import PROCESS_SCHEMA
+from jobcore.scheduling.schedules import SCHEDULE_SCHEMA
 from jobcore.settings import Settings
-from jobcore.submission import SubmissionParser
+from jobcore.store.queries import EVENTS_SCHEMA, PAGE_SCHEMA, STATS_SCHEMA
+from jobcore_api.problems import PROBLEM_JSON, PROBLEM_SCHEMA, VALIDATION_PROBLEM_SCHEMA
+from jobcore_api.resources import HEALTH_SCHEMA
+from jobcore_api.routes import ROUTES, Role, Route, openapi_path
 
-PROBLEM_JSON = "application/problem+json"
-
-#: The seeds' request bodies, offered as examples of ``POST /jobs``.
+#: Request bodies offered as examples of ``POST /jobs``: the users' own requests.
 SUBMIT_EXAMPLES: dict[str, dict[str, Any]] = {
     "welcomeEmail": {
-        "summary": "seed 000: a welcome e-mail",
+        "summary": "a welcome e-mail",
         "value": {
             "type": "welcome-email",
             "payload": {
@@ -32,7 +42,7 @@ SUBMIT_EXAMPLES: dict[str, dict[str, Any]] = {
         },
     },
     "welcomeEmailIdempotent": {
-        "summary": "seed 001: with an idempotency key",
+        "summary": "a welcome e-mail with an idempotency key",
         "value": {
             "type": "welcome-email",
             "idempotencyKey": "welcome-email-anoop-v1",
@@ -44,11 +54,11 @@ SUBMIT_EXAMPLES: dict[str, dict[str, Any]] = {
         },
     },
     "csvGeneration": {
-        "summary": "seed 004: a CSV file from a flat object",
+        "summary": "a CSV file from a flat object",
         "value": {"type": "csv-generation", "payload": {"name": "Alice", "score": 95}},
     },
     "emailSend": {
-        "summary": "seed 004: EMAIL_SEND",
+        "summary": "an e-mail, by its alias EMAIL_SEND",
         "value": {
             "type": "EMAIL_SEND",
             "payload": {
@@ -59,14 +69,25 @@ SUBMIT_EXAMPLES: dict[str, dict[str, Any]] = {
         },
     },
 }
+#: The ``Idempotency-Key`` header of a submission.
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "description": "a quoted structured-field string or a bare key (ASCII); the same as "
+    "idempotencyKey in the body if both are sent",
+    "schema": {"type": "string", "maxLength": 257},
+}
+#: The path parameter of every ``/jobs/{jobId}...`` route.
+JOB_ID_PARAMETER = {
+    "name": "jobId",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+}
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def _type_names(parser: SubmissionParser) -> list[str]:
@@ -88,261 +109,39 @@ def _submission(parser: SubmissionParser) -> dict[str, Any]:
     return {"allOf": [parser.schema, {"oneOf": per_type}]}
 
 
-def _schemas(parser: SubmissionParser) -> dict[str, Any]:
-    time = {
-        "type": "string",
-        "format": "date-time",
-        "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$",
-        "description": "UTC, RFC 3339 with milliseconds and Z",
-    }
-    count = {"type": "integer", "minimum": 0}
-    counts = {"type": "object", "additionalProperties": count}
+def _items(schema: dict[str, Any]) -> dict[str, Any]:
     return {
-        "Time": time,
-        "JobId": {"type": "string", "description": "opaque, URL-safe"},
-        "State": {"type": "string", "enum": list(ALL_STATES)},
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": schema}},
+    }
+
+
+def _schemas(parser: SubmissionParser) -> dict[str, Any]:
+    """Each body's schema, taken from the code that builds or reads that body."""
+    bulk_retry = dict(BULK_RETRY_SCHEMA)
+    bulk_retry["properties"] = {
+        **BULK_RETRY_SCHEMA["properties"],
+        "type": {"type": "string", "enum": _type_names(parser)},
+    }
+    return {
         "Submission": _submission(parser),
-        "Accepted": {
-            "type": "object",
-            "required": ["status", "jobId", "state"],
-            "properties": {
-                "status": {"const": "accepted"},
-                "jobId": _ref("JobId"),
-                "state": _ref("State"),
-                "duplicate": {"const": True, "description": "present on idempotent replays"},
-            },
-        },
-        "Job": {
-            "type": "object",
-            "required": [
-                "jobId",
-                "type",
-                "queue",
-                "payload",
-                "state",
-                "attempts",
-                "maxAttempts",
-                "deliveries",
-                "progress",
-                "result",
-                "failedReason",
-                "createdAt",
-                "processedAt",
-                "finishedAt",
-                "nextAttemptAt",
-                "traceId",
-            ],
-            "properties": {
-                "jobId": _ref("JobId"),
-                "type": {"type": "string"},
-                "queue": {"type": "string"},
-                "payload": {"type": "object"},
-                "state": _ref("State"),
-                "attempts": count,
-                "maxAttempts": {"type": "integer", "minimum": 1},
-                "deliveries": count,
-                "maxDeliveries": {"type": "integer", "minimum": 1},
-                "progress": {"type": "integer", "minimum": 0, "maximum": 100},
-                "result": {"description": "what the job returned; null until completed"},
-                "failedReason": {"type": ["string", "null"]},
-                "lastError": {"type": ["string", "null"]},
-                "createdAt": _ref("Time"),
-                "processedAt": _nullable(_ref("Time")),
-                "finishedAt": _nullable(_ref("Time")),
-                "nextAttemptAt": _nullable(_ref("Time")),
-                "runAt": _nullable(_ref("Time")),
-                "traceId": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-            },
-        },
-        "JobStatus": {
-            "type": "object",
-            "required": [
-                "jobId",
-                "type",
-                "state",
-                "createdAt",
-                "processedAt",
-                "failedReason",
-                "attempts",
-            ],
-            "properties": {
-                "jobId": _ref("JobId"),
-                "type": {"type": "string"},
-                "state": _ref("State"),
-                "createdAt": _ref("Time"),
-                "processedAt": _nullable(_ref("Time")),
-                "failedReason": {"type": ["string", "null"]},
-                "attempts": count,
-            },
-        },
-        "JobPage": {
-            "type": "object",
-            "required": ["items", "nextCursor"],
-            "properties": {
-                "items": {"type": "array", "items": _ref("Job")},
-                "nextCursor": {
-                    "type": ["string", "null"],
-                    "description": "pass as cursor for the next (older) page",
-                },
-            },
-        },
-        "JobEvents": {
-            "type": "object",
-            "required": ["jobId", "items"],
-            "properties": {
-                "jobId": _ref("JobId"),
-                "items": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["at", "event"],
-                        "properties": {"at": _ref("Time"), "event": {"type": "string"}},
-                    },
-                },
-            },
-        },
-        "Stats": {
-            "type": "object",
-            "required": ["states", "types", "queues", "delayed", "deadLetters", "total"],
-            "properties": {
-                "states": counts,
-                "types": counts,
-                "queues": counts,
-                "delayed": count,
-                "retrying": count,
-                "deadLetters": count,
-                "total": count,
-            },
-        },
-        "JobTypes": {
-            "type": "object",
-            "required": ["items"],
-            "properties": {
-                "items": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "queue", "payloadSchema", "retry", "timeLimitMs"],
-                        "properties": {
-                            "name": {"type": "string"},
-                            "aliases": {"type": "array", "items": {"type": "string"}},
-                            "description": {"type": "string"},
-                            "queue": {"type": "string"},
-                            "payloadSchema": {"type": "object"},
-                            "retry": {"type": "object"},
-                            "timeLimitMs": {"type": "integer", "minimum": 1},
-                        },
-                    },
-                }
-            },
-        },
-        "Schedules": {
-            "type": "object",
-            "required": ["items"],
-            "properties": {
-                "items": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "description": "name, cron (UTC), job type, next run, last run's job",
-                        "required": ["name", "cron", "jobType", "payload", "nextRunAt", "lastRun"],
-                        "properties": {
-                            "name": {"type": "string"},
-                            "cron": {"type": "string"},
-                            "timezone": {"const": "UTC"},
-                            "jobType": {"type": "string"},
-                            "payload": {"type": "object"},
-                            "description": {"type": "string"},
-                            "nextRunAt": _ref("Time"),
-                            "lastRun": {
-                                "description": "the latest fire time, its job and the job's "
-                                "state (null once the job was pruned); null before any run",
-                                "type": ["object", "null"],
-                                "required": ["fireTime", "jobId", "state"],
-                                "properties": {
-                                    "fireTime": _ref("Time"),
-                                    "jobId": {"type": "string"},
-                                    "state": {"type": ["string", "null"]},
-                                },
-                            },
-                        },
-                    },
-                }
-            },
-        },
-        "Workers": {
-            "type": "object",
-            "required": ["items"],
-            "properties": {
-                "items": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "id": {"type": "string"},
-                            "kind": {"type": "string"},
-                            "host": {"type": "string"},
-                            "pid": {"type": "integer"},
-                            "queues": {"type": "array", "items": {"type": "string"}},
-                            "inFlight": count,
-                            "lastHeartbeat": _nullable(_ref("Time")),
-                        },
-                    },
-                }
-            },
-        },
-        "DeadRetried": {
-            "type": "object",
-            "required": ["retried", "skipped"],
-            "properties": {"retried": count, "skipped": count},
-        },
-        "DeadPurged": {
-            "type": "object",
-            "required": ["purged"],
-            "properties": {"purged": count},
-        },
-        "Health": {
-            "type": "object",
-            "required": ["status"],
-            "properties": {"status": {"type": "string"}, "redis": {"type": "string"}},
-        },
-        "Problem": {
-            "type": "object",
-            "description": "RFC 9457 problem details",
-            "required": ["type", "title", "status"],
-            "properties": {
-                "type": {"type": "string"},
-                "title": {"type": "string"},
-                "status": {"type": "integer", "minimum": 400, "maximum": 599},
-                "detail": {"type": "string"},
-            },
-        },
-        "ValidationProblem": {
-            "allOf": [
-                _ref("Problem"),
-                {
-                    "type": "object",
-                    "required": ["errors"],
-                    "properties": {
-                        "errors": {
-                            "type": "array",
-                            "minItems": 1,
-                            "items": {
-                                "type": "object",
-                                "required": ["pointer", "detail"],
-                                "properties": {
-                                    "pointer": {
-                                        "type": "string",
-                                        "description": "RFC 6901 pointer into the request",
-                                    },
-                                    "detail": {"type": "string"},
-                                },
-                            },
-                        }
-                    },
-                },
-            ]
-        },
+        "Accepted": ACCEPTED_SCHEMA,
+        "Job": JOB_SCHEMA,
+        "JobStatus": JOB_STATUS_SCHEMA,
+        "JobPage": PAGE_SCHEMA,
+        "JobEvents": EVENTS_SCHEMA,
+        "Stats": STATS_SCHEMA,
+        "JobTypes": _items(JOB_TYPE_SCHEMA),
+        "Schedules": _items(SCHEDULE_SCHEMA),
+        "Workers": _items(PROCESS_SCHEMA),
+        "Retry": RETRY_SCHEMA,
+        "BulkRetry": bulk_retry,
+        "DeadRetried": BULK_RETRY_RESULT_SCHEMA,
+        "DeadPurged": PURGED_SCHEMA,
+        "Health": HEALTH_SCHEMA,
+        "Problem": PROBLEM_SCHEMA,
+        "ValidationProblem": VALIDATION_PROBLEM_SCHEMA,
     }
 
 
@@ -356,18 +155,7 @@ def _problem(description: str, schema: str = "Problem", **headers: Any) -> dict[
     return response
 
 
-def _json(description: str, schema: str, **headers: Any) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": _ref(schema)}},
-    }
-    if headers:
-        response["headers"] = headers
-    return response
-
-
 _RETRY_AFTER = {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}
-_LOCATION = {"description": "the job's URL", "schema": {"type": "string"}}
 
 _RESPONSES: dict[str, dict[str, Any]] = {
     "BadRequest": _problem(
@@ -397,274 +185,91 @@ _RESPONSES: dict[str, dict[str, Any]] = {
 }
 
 
-def _responses(codes: str, ok: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
-    """``ok`` plus the shared error responses named by ``codes`` (space-separated)."""
-    names = {
-        "400": "BadRequest",
-        "401": "Unauthorized",
-        "403": "Forbidden",
-        "404": "NotFound",
-        "409": "Conflict",
-        "413": "TooLarge",
-        "415": "UnsupportedMediaType",
-        "422": "Invalid",
-        "503": "Unavailable",
+#: The shared error response of each status a client can cause.
+_ERROR_RESPONSES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    413: "TooLarge",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    503: "Unavailable",
+}
+#: Headers a reply may carry.
+_HEADERS: dict[str, dict[str, Any]] = {
+    "Location": {"description": "the job's URL", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {"schema": {"type": "string", "const": "true"}},
+    "Retry-After": _RETRY_AFTER,
+}
+
+
+def _query_parameter(name: str, settings: Settings, parser: SubmissionParser) -> dict[str, Any]:
+    schemas: dict[str, dict[str, Any]] = {
+        "state": {"type": "string", "enum": list(ALL_STATES)},
+        "type": {"type": "string", "enum": _type_names(parser)},
+        "limit": {"type": "integer", "minimum": 1, "maximum": settings.max_list_limit},
+        "cursor": {"type": "string", "pattern": "^[0-9]{1,18}$"},
     }
-    responses = dict(ok)
-    responses.update(extra or {})
-    for code in codes.split():
-        responses[code] = {"$ref": f"#/components/responses/{names[code]}"}
-    return responses
-
-
-def _job_id_param() -> dict[str, Any]:
-    return {
-        "name": "jobId",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+    descriptions = {
+        "type": "a job type name or alias",
+        "cursor": "nextCursor of the previous page",
+        "limit": f"page size (default {DEFAULT_PAGE_SIZE})",
     }
+    parameter = {"name": name, "in": "query", "schema": schemas[name]}
+    if name in descriptions:
+        parameter["description"] = descriptions[name]
+    return parameter
 
 
-def _list_params(
-    settings: Settings, parser: SubmissionParser, *, with_state: bool
-) -> list[dict[str, Any]]:
-    params: list[dict[str, Any]] = []
-    if with_state:
-        params.append(
-            {"name": "state", "in": "query", "schema": {"type": "string", "enum": list(ALL_STATES)}}
-        )
-    params += [
-        {
-            "name": "type",
-            "in": "query",
-            "description": "a job type name or alias",
-            "schema": {"type": "string", "enum": _type_names(parser)},
-        },
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": settings.max_list_limit},
-        },
-        {
-            "name": "cursor",
-            "in": "query",
-            "description": "nextCursor of the previous page",
-            "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
-        },
-    ]
-    return params
-
-
-def _body(schema: dict[str, Any], *, required: bool, **extra: Any) -> dict[str, Any]:
-    media: dict[str, Any] = {"schema": schema, **extra}
-    return {"required": required, "content": {"application/json": media}}
+def _operation(route: Route, settings: Settings, parser: SubmissionParser) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for reply in route.replies:
+        content = {reply.media: {"schema": _ref(reply.schema) if reply.schema else {}}}
+        if reply.media == "application/json" and not reply.schema:
+            content = {reply.media: {"schema": {"type": "object"}}}
+        if reply.media != "application/json":
+            content = {reply.media: {"schema": {"type": "string"}}}
+        response: dict[str, Any] = {"description": reply.description, "content": content}
+        if reply.headers:
+            response["headers"] = {name: _HEADERS[name] for name in reply.headers}
+        responses[str(reply.status)] = response
+    for status in route.statuses:
+        if str(status) not in responses:
+            responses[str(status)] = {"$ref": f"#/components/responses/{_ERROR_RESPONSES[status]}"}
+    operation: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "responses": responses,
+    }
+    parameters = [_query_parameter(name, settings, parser) for name in route.query]
+    if route.idempotency_header:
+        parameters.append(IDEMPOTENCY_HEADER)
+    if parameters:
+        operation["parameters"] = parameters
+    if route.body is not None:
+        media: dict[str, Any] = {"schema": _ref(route.body)}
+        if route.body == "Submission":
+            media["examples"] = SUBMIT_EXAMPLES
+        operation["requestBody"] = {
+            "required": route.body_required,
+            "content": {"application/json": media},
+        }
+    if route.role is Role.OPEN:
+        operation["security"] = []
+    return operation
 
 
 def _paths(settings: Settings, parser: SubmissionParser) -> dict[str, Any]:
-    admin = "Needs an admin API key when API keys are on."
-    job_ops = "400 401 403 404 409 413 415 422 503"
-    return {
-        "/jobs": {
-            "post": {
-                "operationId": "submitJob",
-                "summary": "Submit a job; answers at once",
-                "parameters": [
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "description": "a quoted structured-field string or a bare key; "
-                        "the same as idempotencyKey in the body if both are sent",
-                        "schema": {"type": "string", "maxLength": 257},
-                    }
-                ],
-                "requestBody": _body(_ref("Submission"), required=True, examples=SUBMIT_EXAMPLES),
-                "responses": _responses(
-                    "400 401 403 413 415 422 503",
-                    {
-                        "202": _json("accepted", "Accepted", Location=_LOCATION),
-                        "200": _json(
-                            "an idempotent replay: the job first created with this key",
-                            "Accepted",
-                            Location=_LOCATION,
-                            **{
-                                "Idempotent-Replayed": {
-                                    "schema": {"type": "string", "const": "true"}
-                                }
-                            },
-                        ),
-                    },
-                ),
-            },
-            "get": {
-                "operationId": "listJobs",
-                "summary": "Jobs, newest first, by state and/or type",
-                "parameters": _list_params(settings, parser, with_state=True),
-                "responses": _responses("401 422 503", {"200": _json("a page", "JobPage")}),
-            },
-        },
-        "/jobs/stats": {
-            "get": {
-                "operationId": "jobStats",
-                "summary": "Counts per state and type, queue depths, delayed and dead letters",
-                "responses": _responses("401 503", {"200": _json("the counts", "Stats")}),
-            }
-        },
-        "/jobs/dead": {
-            "get": {
-                "operationId": "listDeadLetters",
-                "summary": "Failed jobs, newest first",
-                "parameters": _list_params(settings, parser, with_state=False),
-                "responses": _responses("401 422 503", {"200": _json("a page", "JobPage")}),
-            },
-            "delete": {
-                "operationId": "purgeDeadLetters",
-                "summary": "Delete dead letters (of one type); says how many. " + admin,
-                "parameters": _list_params(settings, parser, with_state=False)[:1],
-                "responses": _responses(
-                    "401 403 422 503", {"200": _json("how many went", "DeadPurged")}
-                ),
-            },
-        },
-        "/jobs/dead/retry": {
-            "post": {
-                "operationId": "retryDeadLetters",
-                "summary": "Retry dead letters in bulk; jobs failed by an unfinished effect "
-                "are skipped unless includeUnfinishedEffects. " + admin,
-                "requestBody": _body(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "type": {"type": "string", "enum": _type_names(parser)},
-                            "includeUnfinishedEffects": {"type": "boolean"},
-                        },
-                        "additionalProperties": False,
-                    },
-                    required=False,
-                ),
-                "responses": _responses(
-                    "400 401 403 413 415 422 503",
-                    {"200": _json("how many were touched", "DeadRetried")},
-                ),
-            }
-        },
-        "/jobs/{jobId}": {
-            "parameters": [_job_id_param()],
-            "get": {
-                "operationId": "getJob",
-                "summary": "The job's record",
-                "responses": _responses("401 404 503", {"200": _json("the record", "Job")}),
-            },
-        },
-        "/jobs/{jobId}/status": {
-            "parameters": [_job_id_param()],
-            "get": {
-                "operationId": "getJobStatus",
-                "summary": "The job's state in seed 000's shape",
-                "responses": _responses("401 404 503", {"200": _json("the status", "JobStatus")}),
-            },
-        },
-        "/jobs/{jobId}/events": {
-            "parameters": [_job_id_param()],
-            "get": {
-                "operationId": "getJobEvents",
-                "summary": "The job's history, oldest first",
-                "responses": _responses("401 404 503", {"200": _json("the history", "JobEvents")}),
-            },
-        },
-        "/jobs/{jobId}/retry": {
-            "parameters": [_job_id_param()],
-            "post": {
-                "operationId": "retryJob",
-                "summary": "Retry a failed or cancelled job (attempts reset). " + admin,
-                "requestBody": _body(
-                    {
-                        "type": "object",
-                        "properties": {"effects": {"enum": ["keep", "reset"]}},
-                        "additionalProperties": False,
-                    },
-                    required=False,
-                ),
-                "responses": _responses(job_ops, {"200": _json("the record", "Job")}),
-            },
-        },
-        "/jobs/{jobId}/cancel": {
-            "parameters": [_job_id_param()],
-            "post": {
-                "operationId": "cancelJob",
-                "summary": "Cancel a waiting, delayed or retrying job. " + admin,
-                "responses": _responses("401 403 404 409 503", {"200": _json("the record", "Job")}),
-            },
-        },
-        "/job-types": {
-            "get": {
-                "operationId": "listJobTypes",
-                "summary": "Job types: payload schema, queue, retry policy, time limit",
-                "responses": _responses("401", {"200": _json("the specs", "JobTypes")}),
-            }
-        },
-        "/schedules": {
-            "get": {
-                "operationId": "listSchedules",
-                "summary": "Schedules with their next run and last run's job",
-                "responses": _responses("401 503", {"200": _json("the schedules", "Schedules")}),
-            }
-        },
-        "/workers": {
-            "get": {
-                "operationId": "listWorkers",
-                "summary": "Live worker and scheduler processes",
-                "responses": _responses("401 503", {"200": _json("the processes", "Workers")}),
-            }
-        },
-        "/healthz": {
-            "get": {
-                "operationId": "liveness",
-                "summary": "The API process is alive (no Redis call)",
-                "security": [],
-                "responses": {"200": _json("alive", "Health")},
-            }
-        },
-        "/readyz": {
-            "get": {
-                "operationId": "readiness",
-                "summary": "Redis answers",
-                "security": [],
-                "responses": {
-                    "200": _json("ready", "Health"),
-                    "503": _json(
-                        "Redis does not answer", "Health", **{"Retry-After": _RETRY_AFTER}
-                    ),
-                },
-            }
-        },
-        "/metrics": {
-            "get": {
-                "operationId": "metrics",
-                "summary": "Prometheus exposition of the API's metrics",
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "metrics",
-                        "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-        "/openapi.json": {
-            "get": {
-                "operationId": "openapi",
-                "summary": "This document",
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "the OpenAPI document",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
-                },
-            }
-        },
-    }
+    """The route table rendered: one operation per route."""
+    paths: dict[str, Any] = {}
+    for route in ROUTES:
+        item = paths.setdefault(openapi_path(route.path), {})
+        if "{job_id}" in route.path:
+            item["parameters"] = [JOB_ID_PARAMETER]
+        item[route.method.lower()] = _operation(route, settings, parser)
+    return paths
 
 
 def build_spec(settings: Settings, parser: SubmissionParser, *, auth_on: bool) -> dict[str, Any]:

@@ -13,8 +13,6 @@ from jobcore.errors import (
     InvalidRequest,
     InvalidTransition,
     JobcoreError,
-    JobNotFound,
-    MalformedRequest,
     QueueFull,
     StoreUnavailable,
 )
@@ -22,6 +20,46 @@ from jobcore.errors import (
 #: Seconds a client should wait before retrying after a 503.
 RETRY_AFTER_SECONDS = 1
 PROBLEM_JSON = "application/problem+json"
+
+#: The JSON Schema of every error body (``serialize``).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+    },
+}
+#: The JSON Schema of a 422's body: a problem listing each thing to fix.
+VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
+    "allOf": [
+        PROBLEM_SCHEMA,
+        {
+            "type": "object",
+            "required": ["errors"],
+            "properties": {
+                "errors": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["pointer", "detail"],
+                        "properties": {
+                            "pointer": {
+                                "type": "string",
+                                "description": "RFC 6901 pointer into the request",
+                            },
+                            "detail": {"type": "string"},
+                        },
+                    },
+                }
+            },
+        },
+    ]
+}
 
 log = structlog.get_logger("jobcore.api")
 
@@ -57,41 +95,27 @@ def problem(status: str, title: str, detail: str | None = None, **extra: Any) ->
 
 
 def as_problem(error: JobcoreError) -> Problem:
-    """The one mapping from Jobcore's errors to HTTP."""
+    """The one mapping from Jobcore's errors to HTTP: each error's ``http_status`` and
+    ``title``, with the members and headers its kind calls for."""
+    status = falcon.code_to_http_status(error.http_status)
+    detail, extra, headers = str(error), {}, None
     if isinstance(error, InvalidRequest):
-        errors = [{"pointer": p.pointer, "detail": p.detail} for p in error.problems]
-        return Problem(falcon.HTTP_422, error.title, str(error), errors=errors)
-    if isinstance(error, IdempotencyConflict):
-        return Problem(
-            falcon.HTTP_422,
-            "Idempotency key reused",
-            str(error),
-            errors=[{"pointer": "/idempotencyKey", "detail": str(error)}],
-        )
-    if isinstance(error, MalformedRequest):
-        return Problem(falcon.HTTP_400, "Bad request", str(error))
-    if isinstance(error, JobNotFound):
-        return Problem(falcon.HTTP_404, "Job not found", str(error))
-    if isinstance(error, InvalidTransition):
-        return Problem(
-            falcon.HTTP_409, "Conflict with the job's state", str(error), state=error.state
-        )
-    if isinstance(error, QueueFull):
-        return Problem(
-            falcon.HTTP_503,
-            "Queue full",
-            f"{error}; retry later with the same idempotency key",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            queue=error.queue,
-        )
+        extra["errors"] = [{"pointer": p.pointer, "detail": p.detail} for p in error.problems]
+    elif isinstance(error, IdempotencyConflict):
+        extra["errors"] = [{"pointer": "/idempotencyKey", "detail": str(error)}]
+    elif isinstance(error, InvalidTransition):
+        extra["state"] = error.state
     if isinstance(error, StoreUnavailable):
-        return Problem(
-            falcon.HTTP_503,
-            "Service unavailable",
-            "the job store is unavailable; retry shortly with the same idempotency key",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-    return Problem(falcon.HTTP_500, "Internal error", str(error))
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if isinstance(error, QueueFull):
+            detail = f"{error}; retry later with the same idempotency key"
+            extra["queue"] = error.queue
+        else:
+            # The cause (a host, a port) goes to the log, not to the client.
+            detail = "the job store is unavailable; retry shortly with the same idempotency key"
+    if error.http_status >= 500 and not isinstance(error, StoreUnavailable):
+        return Problem(falcon.HTTP_500, "Internal error", "an unexpected error occurred")
+    return Problem(status, error.title, detail, headers=headers, **extra)
 
 
 def serialize(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:

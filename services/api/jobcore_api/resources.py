@@ -1,29 +1,40 @@
-"""HTTP resources: each parses the request, calls ``jobcore``, and renders the answer."""
+"""HTTP resources: each parses the request, calls ``jobcore``, and renders the answer.
+
+Which resource serves which route, with which role and parameters, is the route table's
+(``routes.py``); the query check and authentication run before a responder is called.
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import falcon
 import structlog
 
-from jobcore.admission import QueueAdmission
-from jobcore.clock import now_ms
-from jobcore.errors import InvalidRequest, Problem
-from jobcore.idempotency import CLIENT_NAMESPACE, parse_header
-from jobcore.jobs import Jobs
-from jobcore.lifecycle import State
-from jobcore.listing import filter_problems, raise_for
+from jobcore.errors import InvalidRequest, Problem, quoted
+from jobcore.intake.idempotency import CLIENT_NAMESPACE, parse_header
+from jobcore.intake.listing import DEFAULT_PAGE_SIZE, filter_problems, raise_for
+from jobcore.intake.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA, checked_body
+from jobcore.jobs import Jobs, purged_view
+from jobcore.model.states import State
+from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import Settings
-from jobcore.submission import SubmissionParser
+from jobcore.store.queries import events_view
+from jobcore.submit_flow import SubmitFlow
 from jobcore_api.problems import RETRY_AFTER_SECONDS
-from jobcore_api.strict_json import read_json
+from jobcore_api.request_body import read_json
 
-#: Page size of listings when the client names none.
-DEFAULT_LIMIT = 50
 #: A whole number as a query parameter: ASCII digits only (``str.isdigit`` takes "²").
 _DIGITS = re.compile(r"[0-9]{1,18}")
+
+#: The JSON Schema of ``GET /healthz`` and ``GET /readyz`` bodies.
+HEALTH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"type": "string"}, "redis": {"type": "string"}},
+}
 
 log = structlog.get_logger("jobcore.api")
 
@@ -32,13 +43,20 @@ def _job_path(job_id: str) -> str:
     return f"/jobs/{job_id}"
 
 
+def _body(req: falcon.Request, settings: Settings) -> Any:
+    """The request's JSON body, or ``None`` when it sent none."""
+    if not req.content_length:
+        return None
+    return read_json(req, settings.max_body_bytes, settings.max_json_depth)
+
+
 class ListQuery:
     """The ``state``, ``type``, ``limit`` and ``cursor`` query parameters, checked."""
 
     def __init__(self, req: falcon.Request, jobs: Jobs, *, state: str | None = None) -> None:
         raw_limit = req.get_param("limit")
         if raw_limit is None:
-            limit = DEFAULT_LIMIT
+            limit = DEFAULT_PAGE_SIZE
         else:
             # Not a number is out of range: the same problem, the same message.
             limit = int(raw_limit) if _DIGITS.fullmatch(raw_limit) else -1
@@ -65,38 +83,29 @@ class ListQuery:
         page = jobs.list(
             state=self.state, job_type=self.job_type, limit=self.limit, cursor=self.cursor
         )
-        return {"items": [r.to_api() for r in page.items], "nextCursor": page.next_cursor}
+        return page.to_api()
 
 
 class JobsResource:
     """``POST /jobs`` submits; ``GET /jobs`` lists."""
 
-    def __init__(
-        self,
-        jobs: Jobs,
-        parser: SubmissionParser,
-        settings: Settings,
-        admission: QueueAdmission | None = None,
-    ) -> None:
+    def __init__(self, jobs: Jobs, flow: SubmitFlow, settings: Settings) -> None:
         self.jobs = jobs
-        self.parser = parser
+        self.flow = flow
         self.settings = settings
-        self.admission = admission
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, self.settings.max_body_bytes, self.settings.max_json_depth)
         header = req.get_header("Idempotency-Key")
-        header_key = parse_header(header) if header is not None else None
-        submission = self.parser.parse(body, header_key, now_ms=now_ms())
-        if self.admission is not None:
-            self.admission.check(submission.spec.queue)
-        namespace = req.context.get("idempotency_namespace") or CLIENT_NAMESPACE
-        accepted = self.jobs.submit(submission, namespace=namespace)
+        accepted = self.flow.submit(
+            body,
+            header_key=parse_header(header) if header is not None else None,
+            namespace=req.context.get("idempotency_namespace") or CLIENT_NAMESPACE,
+        )
         resp.location = _job_path(accepted.job_id)
-        resp.media = {"status": "accepted", "jobId": accepted.job_id, "state": accepted.state}
+        resp.media = accepted.to_api()
         if accepted.duplicate:
             resp.status = falcon.HTTP_200
-            resp.media["duplicate"] = True
             resp.set_header("Idempotent-Replayed", "true")
         else:
             resp.status = falcon.HTTP_202
@@ -126,7 +135,7 @@ class JobEventsResource:
         self.jobs = jobs
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        resp.media = {"jobId": job_id, "items": self.jobs.events(job_id)}
+        resp.media = events_view(job_id, self.jobs.events(job_id))
 
 
 class JobCancelResource:
@@ -143,17 +152,9 @@ class JobRetryResource:
         self.settings = settings
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        effects = "keep"
-        if req.content_length:
-            body = read_json(req, self.settings.max_body_bytes)
-            if not isinstance(body, dict) or set(body) - {"effects"}:
-                raise InvalidRequest(
-                    [Problem("", 'the body may only hold {"effects": "keep" | "reset"}')]
-                )
-            effects = body.get("effects", "keep")
-            if effects not in ("keep", "reset"):
-                raise InvalidRequest([Problem("/effects", 'must be "keep" or "reset"')])
-        resp.media = self.jobs.retry(job_id, reset_effects=effects == "reset").to_api()
+        body = checked_body(RETRY_SCHEMA, _body(req, self.settings))
+        reset = body.get("effects") == "reset"
+        resp.media = self.jobs.retry(job_id, reset_effects=reset).to_api()
 
 
 class StatsResource:
@@ -165,7 +166,7 @@ class StatsResource:
 
 
 class DeadLettersResource:
-    """``GET /jobs/dead``: failed jobs, newest first, optionally of one type."""
+    """``GET /jobs/dead``: failed jobs, newest first; ``DELETE``: purge them."""
 
     def __init__(self, jobs: Jobs) -> None:
         self.jobs = jobs
@@ -176,7 +177,7 @@ class DeadLettersResource:
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Purge dead letters (optionally of one ``type``); says how many went."""
         query = ListQuery(req, self.jobs, state=State.FAILED)
-        resp.media = {"purged": self.jobs.purge_dead(job_type=query.job_type)}
+        resp.media = purged_view(self.jobs.purge_dead(job_type=query.job_type))
 
 
 class DeadLettersRetryResource:
@@ -187,24 +188,19 @@ class DeadLettersRetryResource:
         self.settings = settings
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body: dict[str, Any] = {}
-        if req.content_length:
-            raw = read_json(req, self.settings.max_body_bytes)
-            if not isinstance(raw, dict) or set(raw) - {"type", "includeUnfinishedEffects"}:
-                raise InvalidRequest(
-                    [Problem("", 'the body may hold "type" and "includeUnfinishedEffects" only')]
-                )
-            body = raw
+        body = checked_body(BULK_RETRY_SCHEMA, _body(req, self.settings))
         job_type = body.get("type")
         if job_type is not None:
             canonical = self.jobs.job_types.canonical_name(job_type)
             if canonical is None:
-                raise InvalidRequest([Problem("/type", f"unknown job type {job_type!r}")])
+                raise InvalidRequest([Problem("/type", f"unknown job type {quoted(job_type)}")])
             job_type = canonical
-        include = body.get("includeUnfinishedEffects", False)
-        if not isinstance(include, bool):
-            raise InvalidRequest([Problem("/includeUnfinishedEffects", "must be true or false")])
-        resp.media = self.jobs.retry_dead(job_type=job_type, include_human_check=include)
+        done = self.jobs.retry_dead(
+            job_type=job_type,
+            reset_effects=body.get("effects") == "reset",
+            include_permanent=body.get("includePermanent", False),
+        )
+        resp.media = done.to_api()
 
 
 class JobTypesResource:
@@ -213,6 +209,16 @@ class JobTypesResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"items": [spec.to_api() for spec in self.jobs.job_types.specs]}
+
+
+class SchedulesResource:
+    """``GET /schedules``: each schedule, its next run and its last run's job and state."""
+
+    def __init__(self, book: ScheduleBook) -> None:
+        self.book = book
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"items": self.book.describe(datetime.now(UTC))}
 
 
 class HealthResource:

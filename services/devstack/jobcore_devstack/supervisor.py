@@ -10,10 +10,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from jobcore.errors import EXIT_REFUSED_TO_START
+
 #: Seconds a service gets to stop after SIGTERM before it is killed.
 STOP_TIMEOUT = 30.0
-#: Seconds between restarts of a service that keeps dying.
+#: Seconds before restarting a service that died; doubled while it keeps dying young.
 RESTART_PAUSE = 1.0
+RESTART_PAUSE_MAX = 30.0
+#: A service that lived less than this many seconds died young.
+YOUNG = 10.0
+#: After this many young deaths in a row the supervisor gives up on the service.
+CRASH_LOOP_LIMIT = 5
 _COLORS = ["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m"]
 _RESET = "\033[0m"
 
@@ -36,8 +43,13 @@ class Service:
     restart: bool = True
     color: str = ""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    started_at: float = 0.0
+    young_deaths: int = 0
+    restart_at: float | None = None
 
     def start(self) -> None:
+        self.started_at = time.monotonic()
+        self.restart_at = None
         self.process = subprocess.Popen(
             self.command,
             env=self.env,
@@ -82,23 +94,52 @@ class Supervisor:
         service.color = _COLORS[len(self.services) % len(_COLORS)]
         self.services.append(service)
 
-    def run(self) -> None:
+    def run(self) -> int:
+        """Run until a signal or until a service cannot be kept up; the exit status."""
         for service in self.services:
             service.start()
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
+        status = 0
         while not self._stopping.wait(0.5):
             for service in self.services:
-                if not service.alive() and not self._stopping.is_set():
-                    code = service.process.returncode if service.process else None
-                    if not service.restart:
-                        say(service.name, f"exited ({code}); stopping everything")
-                        self._stopping.set()
-                        break
-                    say(service.name, f"exited ({code}); restarting", service.color)
-                    time.sleep(RESTART_PAUSE)
-                    service.start()
+                if self._stopping.is_set():
+                    break
+                if not self._keep_up(service):
+                    status = 1
+                    self._stopping.set()
         self.stop_all()
+        return status
+
+    def _keep_up(self, service: Service) -> bool:
+        """Restart a dead service after its pause; ``False`` when it is given up on."""
+        now = time.monotonic()
+        if service.restart_at is not None:
+            if now >= service.restart_at:
+                service.start()
+            return True
+        if service.alive():
+            return True
+        code = service.process.returncode if service.process else None
+        if code == EXIT_REFUSED_TO_START:
+            say(service.name, "cannot start (see the line above); stopping everything")
+            return False
+        if not service.restart:
+            say(service.name, f"exited ({code}); stopping everything")
+            return False
+        lived = now - service.started_at
+        service.young_deaths = service.young_deaths + 1 if lived < YOUNG else 0
+        if service.young_deaths >= CRASH_LOOP_LIMIT:
+            say(
+                service.name,
+                f"exited ({code}) {service.young_deaths} times in a row, each within {YOUNG:g} s "
+                "of starting; giving up and stopping everything",
+            )
+            return False
+        pause = min(RESTART_PAUSE * 2 ** max(service.young_deaths - 1, 0), RESTART_PAUSE_MAX)
+        say(service.name, f"exited ({code}); restarting in {pause:g} s", service.color)
+        service.restart_at = now + pause
+        return True
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self._stopping.set()

@@ -1,18 +1,18 @@
 """The module Dramatiq's CLI loads in each worker process: the broker with every actor bound.
 
 ``dramatiq jobcore_worker.entry`` (what ``jobcore-worker`` runs) imports this module,
-which sets the broker *before* declaring any actor (Dramatiq's global-broker trap).
+which sets the broker and its middleware *before* declaring any actor (Dramatiq's
+global-broker trap).
 """
 
 from __future__ import annotations
 
-from jobcore.execution import JobLifecycle, bind_implementations
-from jobcore.logs import configure_logging
-from jobcore.presence import WorkerPresence
+from jobcore.execution.job_lifecycle import bind_implementations
+from jobcore.execution.middleware import worker_middleware
 from jobcore.runtime import build_runtime
 from jobcore.settings import Settings
-from jobcore.tracing import JobSpanDetails, configure_tracing
-from jobcore.worker_metrics import JobMetrics
+from jobcore.telemetry.logs import configure_logging
+from jobcore.telemetry.tracing import configure_tracing
 from jobcore_worker.jobs import IMPLEMENTATIONS
 from jobcore_worker.plugins import load_plugins
 
@@ -20,15 +20,6 @@ settings = Settings.from_env()
 configure_logging(settings.log_level, service="worker", redact=settings.redacted_fields)
 configure_tracing("jobcore-worker")
 job_types, implementations = load_plugins(settings.job_modules, IMPLEMENTATIONS)
-runtime = build_runtime(settings, job_types=job_types)
-presence = WorkerPresence(
-    runtime, list(settings.queues or runtime.job_types.queues()), lambda: lifecycle.in_flight()
-)
-lifecycle = JobLifecycle(runtime, presence.current_id)
-runtime.broker.add_middleware(presence)
-runtime.broker.add_middleware(lifecycle)
-# After the lifecycle: they read the job it started, before it records the outcome.
-runtime.broker.add_middleware(JobSpanDetails())
-runtime.broker.add_middleware(JobMetrics(runtime.job_types.names(), settings.worker_metrics_port))
+runtime = build_runtime(settings, job_types=job_types, middleware=worker_middleware)
 actors = bind_implementations(runtime, implementations)
 broker = runtime.broker

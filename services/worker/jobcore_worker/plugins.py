@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
-from jobcore.execution import JobFunction
-from jobcore.specs import JobTypes, load_job_types
+from jobcore.execution.job_lifecycle import JobFunction
+from jobcore.model.catalogue import load_job_types
+from jobcore.model.specs import JobTypes
 
 
 def load_plugins(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobcore.execution import JobFunction
+from jobcore.execution.job_lifecycle import JobFunction
 from jobcore_worker.jobs import cleanup, csv_export, dummy, email, report
 
 IMPLEMENTATIONS: dict[str, JobFunction] = {

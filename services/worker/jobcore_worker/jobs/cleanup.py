@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from jobcore.context import JobContext
-from jobcore.redis_connection import connect
-from jobcore.retention import DEFAULT_BATCH, RetentionPruner
+from jobcore.execution.context import JobContext
+from jobcore.store.retention import DEFAULT_BATCH, RetentionPruner
 
 #: Seconds one run prunes before it stops and leaves the rest to the next run; well inside
 #: the type's time limit, so a large backlog never turns into a failed attempt.
@@ -15,12 +14,11 @@ RUN_SECONDS = 60.0
 
 
 def run_cleanup(job: JobContext) -> dict[str, Any]:
-    client = connect(job.settings)
+    pruner = RetentionPruner.connect(
+        job.settings, batch=int(job.payload.get("batchSize", DEFAULT_BATCH))
+    )
     try:
-        pruner = RetentionPruner(
-            client, job.settings, batch=int(job.payload.get("batchSize", DEFAULT_BATCH))
-        )
         report = pruner.prune(deadline=time.monotonic() + RUN_SECONDS)
     finally:
-        client.close()
+        pruner.close()
     return {"pruned": report.pruned, "batches": report.batches, "complete": report.complete}

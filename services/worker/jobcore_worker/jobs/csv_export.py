@@ -7,13 +7,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jobcore.context import JobContext
+from jobcore.execution.context import JobContext
 
 
 def csv_rows(payload: dict[str, Any]) -> list[list[Any]]:
-    """A flat object → ``key,value`` lines; ``{rows: [...]}`` → a header and one line per row."""
+    """A flat object → ``key,value`` lines; ``{rows: [...]}`` → a header and one line per row
+    (columns in the order they first appear); ``{rows: []}`` → no lines at all."""
     if "rows" in payload:
         rows = payload["rows"]
+        if not rows:
+            return []  # no rows, no columns: an empty file
         header: list[str] = []
         for row in rows:
             header += [name for name in row if name not in header]
@@ -36,6 +39,7 @@ def write_csv(job: JobContext) -> str:
     path = output_dir / f"{job.id}.csv"
     partial = path.with_suffix(".csv.part")
     with partial.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle, lineterminator="\n").writerows(csv_rows(job.payload))
+        # RFC 4180: CRLF line ends; a field holding a comma, a quote, CR or LF is quoted.
+        csv.writer(handle, lineterminator="\r\n").writerows(csv_rows(job.payload))
     os.replace(partial, path)
     return str(path)

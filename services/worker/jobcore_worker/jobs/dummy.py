@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from jobcore.context import JobContext
+from jobcore.execution.context import JobContext
 
 
 class DummyFailure(Exception):
@@ -15,7 +14,7 @@ class DummyFailure(Exception):
 def run_dummy(job: JobContext) -> dict[str, Any]:
     payload = job.payload
     if payload.get("sleepSeconds"):
-        time.sleep(float(payload["sleepSeconds"]))
+        job.sleep(float(payload["sleepSeconds"]))
     if payload.get("alwaysFail"):
         raise DummyFailure(f"asked to always fail (attempt {job.attempt})")
     if job.attempt <= int(payload.get("failTimes", 0)):

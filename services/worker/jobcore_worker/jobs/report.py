@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from jobcore.context import JobContext
+from jobcore.execution.context import JobContext
 
 #: Steps when the payload names none.
 DEFAULT_STEPS = 10
@@ -16,7 +16,7 @@ def build_report(job: JobContext) -> dict[str, Any]:
     steps = int(job.payload.get("steps", DEFAULT_STEPS))
     started = time.monotonic()
     for step in range(1, steps + 1):
-        time.sleep(duration / steps)
+        job.sleep(duration / steps)
         job.report_progress(step * 100 // steps)
     return {
         "steps": steps,

@@ -1,0 +1,1 @@
+"""The worker side: the lifecycle middleware, job context, guarded effects, presence, metrics."""

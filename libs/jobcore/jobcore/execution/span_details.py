@@ -1,0 +1,21 @@
+"""Names the job and the attempt's outcome on its CONSUMER span: an ``AttemptListener`` of
+``JobLifecycle`` (the span is current while the lifecycle runs)."""
+
+from __future__ import annotations
+
+from opentelemetry import trace
+
+from jobcore.execution.context import JobContext
+from jobcore.model.states import AttemptOutcome
+
+
+class JobSpanDetails:
+    def attempt_started(self, job: JobContext) -> None:
+        span = trace.get_current_span()
+        span.set_attribute("jobcore.job.type", job.type)
+        span.set_attribute("jobcore.attempt", job.attempt)
+
+    def attempt_ended(
+        self, job: JobContext, outcome: AttemptOutcome, exception: BaseException | None
+    ) -> None:
+        trace.get_current_span().set_attribute("jobcore.outcome", str(outcome))

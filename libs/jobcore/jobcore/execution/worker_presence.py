@@ -1,0 +1,88 @@
+"""This worker process's presence: its heartbeat, and the sweepers under a lease.
+
+A Dramatiq middleware: from the worker's boot to its shutdown a thread refreshes the
+process's heartbeat (``jobcore.presence``) every ``heartbeat_interval`` and, every
+``sweep_interval``, runs the sweepers (``recovery.py``) if this process holds the
+``sweeper`` lease.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.middleware import Middleware
+
+from jobcore.clock import now_ms
+from jobcore.execution.recovery import Sweeper
+from jobcore.presence import Heartbeat
+from jobcore.runtime import Runtime
+from jobcore.store import lease
+
+#: The lease the sweepers run under.
+SWEEPER_LEASE = "sweeper"
+#: The sweeper lease lives this many sweep intervals, so a dead holder is replaced quickly.
+LEASE_INTERVALS = 3
+
+log = structlog.get_logger("jobcore.execution.worker_presence")
+
+
+class WorkerPresence(Middleware):
+    """Heartbeat of this worker process, plus the sweepers under a lease."""
+
+    def __init__(
+        self, runtime: Runtime, queues: list[str], in_flight: Callable[[], int] = lambda: 0
+    ) -> None:
+        self.runtime = runtime
+        self.queues = queues
+        self.in_flight = in_flight
+        self.heartbeat: Heartbeat | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def current_id(self) -> str:
+        return self.heartbeat.id if self.heartbeat else ""
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        self.heartbeat = Heartbeat(self.runtime, "worker", self.queues, self.in_flight)
+        self.heartbeat.beat()
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        if self.heartbeat is None:
+            self.after_process_boot(broker)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="jobcore-presence", daemon=True)
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self._stop.set()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        if self._thread:
+            self._thread.join(timeout=5)
+        try:
+            if self.heartbeat:
+                self.heartbeat.remove()
+        except Exception:
+            log.warning("could not remove the worker heartbeat", worker_id=self.current_id())
+
+    def _run(self) -> None:
+        assert self.heartbeat is not None
+        settings = self.runtime.settings
+        lease_ms = int(settings.sweep_interval * LEASE_INTERVALS * 1000)
+        sweeper = Sweeper(self.runtime)
+        next_sweep = 0.0
+        while not self._stop.wait(0 if next_sweep == 0.0 else settings.heartbeat_interval):
+            try:
+                self.heartbeat.beat()
+                now = now_ms() / 1000
+                if now >= next_sweep:
+                    next_sweep = now + settings.sweep_interval
+                    holder = self.heartbeat.id
+                    if self.runtime.executor.run(lease.renew(SWEEPER_LEASE, holder, lease_ms)):
+                        sweeper.sweep()
+            except Exception as exc:
+                log.warning("presence loop error", error=str(exc))

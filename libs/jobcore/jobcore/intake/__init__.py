@@ -1,0 +1,1 @@
+"""What may come in: submissions and operations checked, idempotency, strict JSON, admission."""

@@ -1,0 +1,81 @@
+"""Idempotency keys: where they come from, how they are hashed and fingerprinted."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from typing import Any
+
+import http_sf
+
+from jobcore.errors import MalformedRequest
+
+#: Namespace of keys sent by API clients (when API keys are off).
+CLIENT_NAMESPACE = "client"
+#: Namespace of the scheduler's time-bucketed keys.
+SCHEDULER_NAMESPACE = "schedule"
+#: What an idempotency key may hold: anything but control characters (C0, DEL, C1). The
+#: submission schema shows this pattern and ``key_problem`` applies it: one rule.
+KEY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_ALLOWED = re.compile(KEY_PATTERN)
+
+
+def key_problem(key: str, max_length: int) -> str | None:
+    """Why ``key`` is not an acceptable idempotency key, or ``None``."""
+    if not key:
+        return "must not be empty"
+    if len(key) > max_length:
+        return f"must be at most {max_length} characters"
+    if not _ALLOWED.match(key):
+        return "must not contain control characters"
+    return None
+
+
+def parse_header(value: str) -> str:
+    """The key in an ``Idempotency-Key`` header: an RFC 8941 string (``"order-42"``, parsed by
+    ``http_sf``) or a bare value.
+
+    Header values are ASCII (RFC 8941 strings are printable ASCII, and servers hand other
+    bytes over as Latin-1, which would make ``héllo`` in the header a different key from
+    ``"héllo"`` in the body): a non-ASCII key is refused, pointing to the body field.
+    """
+    if not value.isascii():
+        raise MalformedRequest(
+            "The Idempotency-Key header must be ASCII (an RFC 8941 string); send a key "
+            "with other characters as idempotencyKey in the JSON body"
+        )
+    value = value.strip()
+    if not value.startswith('"'):
+        return value
+    try:
+        parsed = http_sf.parse(value.encode("ascii"), tltype="item")
+    except ValueError as exc:
+        raise MalformedRequest(f"Idempotency-Key: not an RFC 8941 string ({exc})") from None
+    key, parameters = parsed if isinstance(parsed, tuple) else (parsed, {})
+    if not isinstance(key, str) or parameters:
+        raise MalformedRequest("Idempotency-Key: a quoted key must be a plain RFC 8941 string")
+    return key
+
+
+def _hash128(text: str) -> str:
+    """128 bits of SHA-256 in 22 URL-safe characters: short enough to keep the stored
+    idempotency entry a single small allocation in Redis."""
+    raw = hashlib.sha256(text.encode("utf-8")).digest()[:16]
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def digest(key: str) -> str:
+    """The hash a key is stored under: the raw key never touches Redis."""
+    return _hash128(key)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(job_type: str, payload: Any, options: dict[str, Any]) -> str:
+    """Same request ⇔ same fingerprint: canonical JSON of type, payload and options."""
+    canonical = canonical_json({"type": job_type, "payload": payload, "options": options})
+    return _hash128(canonical)

@@ -1,0 +1,91 @@
+"""Strict JSON: what Jobcore's parser refuses, for request bodies and ``--payload`` alike.
+
+Python's ``json`` accepts NaN, infinities, numbers overflowing to infinity, duplicate
+keys, lone surrogates and NUL characters, and hits the recursion limit on deep nesting;
+``parse_strict`` refuses each with a ``ValueError`` that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jobcore.errors import quoted
+
+
+class _Refused(ValueError):
+    """A JSON text Jobcore refuses."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _Refused(f"duplicate key {quoted(key)}")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise _Refused(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _Refused(f"the number {text[:40]} is too large")
+    return value
+
+
+def _check(value: Any, max_depth: int) -> None:
+    """Refuse more than ``max_depth`` nested arrays and objects (the body itself is the first)
+    and strings the rest of Jobcore cannot hold."""
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if level > max_depth:
+            raise _Refused(f"nesting deeper than {max_depth} levels")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key)
+                stack.append((child, level + 1))
+        else:
+            stack.extend((child, level + 1) for child in item)
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise _Refused("strings must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _Refused("strings must not contain lone surrogates") from exc
+
+
+def parse_strict(raw: bytes, max_depth: int) -> Any:
+    """Decode ``raw`` or raise ``ValueError`` saying what is wrong with it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Refused("the body is not valid UTF-8") from exc
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+            parse_float=_finite_float,
+        )
+    except _Refused:
+        raise
+    except RecursionError as exc:
+        raise _Refused(f"nesting deeper than {max_depth} levels") from exc
+    except ValueError as exc:
+        # JSONDecodeError, and integers longer than Python converts (4300 digits).
+        raise _Refused(f"the body is not valid JSON: {exc}") from exc
+    _check(value, max_depth)
+    return value

@@ -1,0 +1,1 @@
+"""Cron expressions and the schedules that submit jobs on a clock."""

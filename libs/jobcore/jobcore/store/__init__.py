@@ -1,0 +1,1 @@
+"""Redis: every key, the connection, the record store and its scripts, retention."""

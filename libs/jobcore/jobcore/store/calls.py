@@ -1,0 +1,36 @@
+"""Store operations as data: each is a generator that yields the Redis calls it needs and
+returns a named value built from their replies. An executor runs them (``executor.py``), so
+the same operation serves a synchronous and an asynchronous client with no second copy."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from jobcore.store.scripts import ScriptCall
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Commands:
+    """Plain Redis commands sent in one pipeline (no transaction); the reply is their list."""
+
+    commands: tuple[tuple[Any, ...], ...]
+
+
+#: What an operation yields to its executor.
+Call = ScriptCall | Commands
+#: An operation: yields calls, receives each reply, returns its result.
+Operation = Generator[Call, Any, T]
+
+
+def commands(*items: Sequence[Any]) -> Commands:
+    return Commands(tuple(tuple(item) for item in items))
+
+
+def single(call: Call) -> Operation[Any]:
+    """An operation of one call whose result is the call's reply."""
+    reply = yield call
+    return reply

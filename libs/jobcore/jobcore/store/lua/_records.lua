@@ -1,0 +1,62 @@
+-- _records.lua: helpers every script shares (not a script of its own). They come after the
+-- generated prelude (key builders, states, outcomes) and before each script's body.
+
+-- A job is in exactly one index: the one of its state and type, scored by its sequence.
+local function move_state(id, jtype, seq, from, to)
+  if from then redis.call('ZREM', k_state_type(from, jtype), id) end
+  redis.call('ZADD', k_state_type(to, jtype), seq, id)
+end
+
+-- The history is a field of the record, not a key of its own: one key per job is the
+-- smaller footprint, and a short history keeps the record a compact listpack.
+local function add_event(job, event)
+  local line = cjson.encode(event)
+  local history = redis.call('HGET', job, 'history')
+  redis.call('HSET', job, 'history', history and (history .. '\n' .. line) or line)
+end
+
+-- The record fields transitions read; a damaged field reads as its default, so every
+-- transition still works on the record.
+local REC_FIELDS = {'state', 'type', 'seq', 'generation', 'owner', 'attempts', 'maxAttempts',
+                    'deliveries', 'maxDeliveries', 'queue'}
+local function load(job)
+  local v = redis.call('HMGET', job, unpack(REC_FIELDS))
+  if not v[1] then return nil end
+  local rec = {}
+  for i, name in ipairs(REC_FIELDS) do rec[name] = v[i] end
+  rec.seq = tonumber(rec.seq) or 0
+  rec.generation = tonumber(rec.generation) or 1
+  rec.attempts = tonumber(rec.attempts) or 0
+  rec.maxAttempts = tonumber(rec.maxAttempts) or 1
+  rec.deliveries = tonumber(rec.deliveries) or 0
+  rec.maxDeliveries = tonumber(rec.maxDeliveries) or 1
+  return rec
+end
+
+-- A completed job never runs, moves or retries again: what only those read goes with it
+-- (the record of a no-op job then fits a 512-byte listpack). Its idempotency key's name goes
+-- too: a completed job is never purged, and retention (at least the idempotency window)
+-- comes after the key has expired.
+local AFTER_COMPLETED = {'owner', 'nextAttemptAt', 'backoff', 'traceparent', 'generation', 'seq',
+                         'idem'}
+local AFTER_OTHER_ENDS = {'owner', 'nextAttemptAt'}
+local function finish(job, due, id, rec, to, now, fields)
+  redis.call('HSET', job, 'state', to, 'finishedAt', now, unpack(fields))
+  redis.call('HDEL', job, unpack(to == STATE.COMPLETED and AFTER_COMPLETED or AFTER_OTHER_ENDS))
+  move_state(id, rec.type, rec.seq, rec.state, to)
+  redis.call('ZREM', due, id)
+end
+
+-- A deleted job takes its idempotency key with it (if the key still names it), so a replay
+-- afterwards creates a new job instead of answering with one that no longer exists.
+local function forget_idempotency_key(job, id)
+  local key = redis.call('HGET', job, 'idem')
+  if key then
+    local value = redis.call('GET', key)
+    if value and string.sub(value, 1, #id + 1) == id .. ' ' then redis.call('DEL', key) end
+  end
+end
+
+local function owner_alive(rec)
+  return rec.owner and redis.call('EXISTS', k_worker(rec.owner)) == 1
+end

@@ -1,0 +1,142 @@
+"""``RecordStore``: job records in Redis for the rest of Jobcore. Each method runs one
+operation of ``transitions`` (one script per lifecycle transition) or ``queries`` through
+the executor, and is one round trip unless it says otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from jobcore.clock import now_ms
+from jobcore.model.records import JobRecord
+from jobcore.model.states import AttemptOutcome, FailureKind, State
+from jobcore.store import queries, transitions
+from jobcore.store.executor import Executor
+from jobcore.store.queries import Page
+from jobcore.store.transitions import (
+    CreateOutcome,
+    Finished,
+    IdempotencyKey,
+    NewJob,
+    ReadyMessage,
+    Reenqueue,
+    Skipped,
+    StartOutcome,
+)
+
+__all__ = [
+    "CreateOutcome",
+    "Finished",
+    "IdempotencyKey",
+    "NewJob",
+    "Page",
+    "ReadyMessage",
+    "RecordStore",
+    "Reenqueue",
+    "Skipped",
+    "StartOutcome",
+]
+
+
+class RecordStore:
+    """Job records: create, start, finish, operate, recover and read them."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+
+    # --- transitions -------------------------------------------------------------
+
+    def create(
+        self,
+        job: NewJob,
+        idempotency: IdempotencyKey | None = None,
+        message: ReadyMessage | None = None,
+    ) -> CreateOutcome:
+        """Record an accepted job (and, with ``message``, enqueue it) in one script."""
+        return self.executor.run(transitions.create(job, idempotency, message))
+
+    def confirm_ready(self, job_id: str, generation: int) -> bool:
+        """The job's message reached a ready queue: the sweeper need not watch it."""
+        return self.executor.run(transitions.confirm_ready(job_id, generation))
+
+    def start(self, job_id: str, generation: int, worker_id: str) -> StartOutcome:
+        return self.executor.run(transitions.start(job_id, generation, worker_id, now_ms()))
+
+    def finish(
+        self,
+        job_id: str,
+        generation: int,
+        worker_id: str,
+        outcome: AttemptOutcome,
+        **details: Any,
+    ) -> Finished:
+        """Record how an attempt ended (``transitions.finish`` names the details)."""
+        return self.executor.run(
+            transitions.finish(job_id, generation, worker_id, now_ms(), outcome, **details)
+        )
+
+    def set_progress(self, job_id: str, worker_id: str, progress: int) -> bool:
+        return self.executor.run(transitions.set_progress(job_id, worker_id, progress))
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a pending job; two round trips (the transition, then the record)."""
+        self.executor.run(transitions.cancel(job_id, now_ms()))
+        return self.get(job_id)
+
+    def retry(
+        self, job_id: str, reset_effects: bool = False, *, leave: Collection[FailureKind] = ()
+    ) -> Reenqueue | Skipped:
+        """A failed or cancelled job back to waiting (the caller enqueues it); a dead letter
+        whose failure kind is in ``leave`` is left alone."""
+        return self.executor.run(
+            transitions.retry(job_id, now_ms(), reset_effects=reset_effects, leave=leave)
+        )
+
+    def purge(self, job_id: str, states: Collection[str]) -> bool:
+        """Delete a job in one of ``states`` with its history, effects and index entries."""
+        return self.executor.run(transitions.purge(job_id, states))
+
+    # --- recovery ------------------------------------------------------------------
+
+    def overdue(self, older_than_ms: int, limit: int) -> list[str]:
+        """Ids of pending jobs whose message should have been ready before ``older_than_ms``."""
+        return self.executor.run(queries.overdue(older_than_ms, limit))
+
+    def recover_due(self, job_id: str, margin_ms: int) -> Reenqueue | None:
+        return self.executor.run(transitions.recover_due(job_id, now_ms(), margin_ms))
+
+    def active_ids(self, limit: int) -> list[str]:
+        return self.ids_in(State.ACTIVE, None, limit)
+
+    def recover_orphan(self, job_id: str, owner: str = "") -> Reenqueue | None:
+        return self.executor.run(transitions.recover_orphan(job_id, now_ms(), owner))
+
+    # --- reads ---------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord:
+        return self.executor.run(queries.record(job_id))
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's history, oldest first, times as RFC 3339."""
+        return self.executor.run(queries.events(job_id))
+
+    def ids_in(self, state: str, job_type: str | None, limit: int) -> list[str]:
+        """Oldest-first ids of jobs in ``state`` (optionally of one type), at most ``limit``."""
+        return self.executor.run(queries.ids_in(state, job_type, limit))
+
+    def list(self, state: str | None, job_type: str | None, limit: int, cursor: int | None) -> Page:
+        """Newest first from the indexes matching the filters; two round trips."""
+        return self.executor.run(queries.page(state, job_type, limit, cursor))
+
+    def stats(self, job_types: Sequence[str], queues: Sequence[str]) -> dict[str, Any]:
+        """Counts per state and type, each queue's depth, delayed and dead letters."""
+        return self.executor.run(queries.stats(job_types, queues))
+
+    def ready_depth(self, queue: str) -> int:
+        return self.executor.run(queries.ready_depth(queue))
+
+    def traceparent(self, job_id: str) -> str:
+        return self.executor.run(queries.traceparent(job_id))
+
+    def ping(self) -> bool:
+        return self.executor.run(queries.ping())

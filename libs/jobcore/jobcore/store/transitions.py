@@ -1,0 +1,307 @@
+"""One pure wrapper per lifecycle script: it names the script's slots, and turns the reply
+into a named value. Each is an operation (``calls.py``) that an executor runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from jobcore.errors import InvalidTransition, JobNotFound
+from jobcore.model.records import stored_json
+from jobcore.model.states import CANCELLABLE, RETRYABLE, AttemptOutcome, FailureKind
+from jobcore.store import keys, scripts
+from jobcore.store.calls import Operation
+
+#: Reason recorded when a job's deliveries pass its cap; ``%d`` is the delivery count.
+DELIVERY_CAP_REASON = (
+    "delivery cap reached: the job was started %d times without finishing "
+    "(it keeps killing its worker)"
+)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """Everything the create script writes for an accepted job; its fields are the script's
+    arguments of the same names (``lua/create.lua``)."""
+
+    id: str
+    job_type: str
+    queue: str
+    payload_json: str
+    state: str
+    due_at: int
+    run_at: int | None
+    max_attempts: int
+    max_deliveries: int
+    backoff_json: str
+    trace_id: str
+    traceparent: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class ReadyMessage:
+    """A ready-queue message for the create script to write with the record, in Dramatiq's
+    layout: the list of ready ids, the hash of bodies, the broker's id and the body."""
+
+    queue_key: str
+    messages_key: str
+    message_id: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A submission's idempotency key as the create script stores it: hashed, in its
+    namespace, with the request's fingerprint, for the window."""
+
+    namespace: str
+    digest: str
+    fingerprint: str
+    window_ms: int
+
+
+@dataclass(frozen=True)
+class CreateOutcome:
+    outcome: str  # "created" | "duplicate" | "conflict"
+    job_id: str
+    state: str
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    """What the worker learns when it tries to start a message."""
+
+    outcome: str  # started | missing | terminal | stale | busy | dead
+    attempt: int = 0
+    max_attempts: int = 0
+    payload: Any = None
+    backoff: dict[str, Any] | None = None
+    traceparent: str = ""
+    #: The job's type (``started``).
+    job_type: str = ""
+    #: Why it did not start: the state, generation, owner or reason the script named.
+    reason: str = ""
+    #: The stored payload could not be decoded: the job cannot run (it fails permanently).
+    damaged: bool = False
+
+
+@dataclass(frozen=True)
+class Reenqueue:
+    """A job that needs a new message: its id, the generation to carry, where it goes."""
+
+    job_id: str
+    generation: int
+    queue: str
+    job_type: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A dead letter a bulk retry left alone, and why it failed."""
+
+    failure: FailureKind
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What finishing an attempt did: ``recorded`` is false when the record was no longer
+    this attempt's (``lost``); ``again`` names the message a retry or requeue needs."""
+
+    recorded: bool
+    again: Reenqueue | None = None
+
+
+def create(
+    job: NewJob, idempotency: IdempotencyKey | None = None, message: ReadyMessage | None = None
+) -> Operation[CreateOutcome]:
+    """Record an accepted job (and, with ``message``, enqueue it) in one script."""
+    fields = asdict(job)
+    fields["run_at"] = "" if job.run_at is None else job.run_at
+    reply = yield scripts.CREATE.call(
+        keys={
+            "job": keys.job(job.id),
+            "sequence": keys.SEQUENCE,
+            "types": keys.TYPES,
+            "due": keys.DUE,
+            "idempotency": (
+                keys.idempotency(idempotency.namespace, idempotency.digest) if idempotency else ""
+            ),
+            "ready_queue": message.queue_key if message else "",
+            "messages": message.messages_key if message else "",
+        },
+        args={
+            **fields,
+            "fingerprint": idempotency.fingerprint if idempotency else "",
+            "window_ms": idempotency.window_ms if idempotency else 0,
+            "message_id": message.message_id if message else "",
+            "message_body": message.body if message else "",
+        },
+    )
+    return CreateOutcome(reply[0], reply[1], reply[2] if len(reply) > 2 else "")
+
+
+def confirm_ready(job_id: str, generation: int) -> Operation[bool]:
+    """The job's message reached a ready queue: the sweeper need not watch it."""
+    reply = yield scripts.CONFIRM_READY.call(
+        keys={"job": keys.job(job_id), "due": keys.DUE},
+        args={"job_id": job_id, "generation": generation},
+    )
+    return bool(reply[0] == "ready")
+
+
+def start(job_id: str, generation: int, worker_id: str, now: int) -> Operation[StartOutcome]:
+    reply = yield scripts.START.call(
+        keys={"job": keys.job(job_id), "due": keys.DUE},
+        args={
+            "job_id": job_id,
+            "generation": generation,
+            "worker_id": worker_id,
+            "now": now,
+            "delivery_cap_reason": DELIVERY_CAP_REASON,
+        },
+    )
+    if reply[0] != "started":
+        return StartOutcome(reply[0], reason=reply[1] if len(reply) > 1 else "")
+    payload, backoff = _object(reply[3]), _object(reply[4] or "{}")
+    return StartOutcome(
+        "started",
+        attempt=_whole(reply[1], 1),
+        max_attempts=_whole(reply[2], 1),
+        payload=payload,
+        backoff=backoff or {},
+        traceparent=reply[5],
+        job_type=reply[6],
+        damaged=payload is None,
+    )
+
+
+def finish(
+    job_id: str,
+    generation: int,
+    worker_id: str,
+    now: int,
+    outcome: AttemptOutcome,
+    *,
+    result: Any = None,
+    error: str = "",
+    next_attempt_at: int | None = None,
+    failed_reason: str = "",
+) -> Operation[Finished]:
+    """Record how an attempt ended (see ``lua/finish.lua``)."""
+    reply = yield scripts.FINISH.call(
+        keys={"job": keys.job(job_id), "due": keys.DUE},
+        args={
+            "job_id": job_id,
+            "generation": generation,
+            "worker_id": worker_id,
+            "now": now,
+            "outcome": outcome,
+            "result_json": stored_json(result) if outcome is AttemptOutcome.COMPLETED else "",
+            "attempt_error": error,
+            "next_attempt_at": "" if next_attempt_at is None else next_attempt_at,
+            "failed_reason": failed_reason,
+        },
+    )
+    if reply[0] == "lost":
+        return Finished(False)
+    return Finished(True, _reenqueue(job_id, reply))
+
+
+def set_progress(job_id: str, worker_id: str, progress: int) -> Operation[bool]:
+    reply = yield scripts.PROGRESS.call(
+        keys={"job": keys.job(job_id)}, args={"worker_id": worker_id, "progress": progress}
+    )
+    return bool(reply)
+
+
+def cancel(job_id: str, now: int) -> Operation[None]:
+    """Cancel a pending job; ``JobNotFound`` or ``InvalidTransition`` otherwise."""
+    reply = yield scripts.CANCEL.call(
+        keys={"job": keys.job(job_id), "due": keys.DUE}, args={"job_id": job_id, "now": now}
+    )
+    _raise_unless(job_id, reply, "cancel", CANCELLABLE)
+
+
+def retry(
+    job_id: str, now: int, *, reset_effects: bool = False, leave: Collection[FailureKind] = ()
+) -> Operation[Reenqueue | Skipped]:
+    """Put a failed or cancelled job back to waiting; the caller enqueues it. A dead letter
+    whose failure kind is in ``leave`` is left alone (``Skipped``)."""
+    reply = yield scripts.RETRY.call(
+        keys={"job": keys.job(job_id), "effects": keys.job_effects(job_id), "due": keys.DUE},
+        args={
+            "job_id": job_id,
+            "now": now,
+            "reset_effects": "1" if reset_effects else "0",
+            "leave_failures": ",".join(leave),
+        },
+    )
+    _raise_unless(job_id, reply, "retry", RETRYABLE)
+    if reply[0] == "skipped":
+        return Skipped(FailureKind(reply[1]))
+    again = _reenqueue(job_id, reply)
+    assert again is not None
+    return again
+
+
+def recover_due(job_id: str, now: int, margin_ms: int) -> Operation[Reenqueue | None]:
+    reply = yield scripts.RECOVER_DUE.call(
+        keys={"job": keys.job(job_id), "due": keys.DUE},
+        args={"job_id": job_id, "now": now, "margin_ms": margin_ms},
+    )
+    return _reenqueue(job_id, reply)
+
+
+def recover_orphan(job_id: str, now: int, owner: str = "") -> Operation[Reenqueue | None]:
+    """An active job whose owner is gone (``owner``, or any owner that stopped beating)
+    back to waiting."""
+    reply = yield scripts.RECOVER_ORPHAN.call(
+        keys={"job": keys.job(job_id), "due": keys.DUE},
+        args={"job_id": job_id, "now": now, "owner": owner},
+    )
+    return _reenqueue(job_id, reply)
+
+
+def purge(job_id: str, states: Collection[str]) -> Operation[bool]:
+    """Delete a job in one of ``states`` with its history, effects, index entries and key."""
+    reply = yield scripts.PURGE.call(
+        keys={"job": keys.job(job_id), "effects": keys.job_effects(job_id), "due": keys.DUE},
+        args={"job_id": job_id, "states": ",".join(states)},
+    )
+    return bool(reply)
+
+
+def _raise_unless(job_id: str, reply: list[str], operation: str, allowed: tuple[str, ...]) -> None:
+    if reply[0] == "missing":
+        raise JobNotFound(job_id)
+    if reply[0] == "invalid":
+        raise InvalidTransition(job_id, reply[1], operation, allowed)
+
+
+#: First words of the replies that hand back a job needing a new message.
+_REENQUEUE = frozenset({AttemptOutcome.RETRYING, AttemptOutcome.REQUEUED, "waiting", "recovered"})
+
+
+def _reenqueue(job_id: str, reply: list[str]) -> Reenqueue | None:
+    if reply[0] not in _REENQUEUE or len(reply) < 4:
+        return None
+    return Reenqueue(job_id, int(reply[1]), reply[2], reply[3])
+
+
+def _object(text: str) -> dict[str, Any] | None:
+    """A stored JSON object, or ``None`` when the record holds something else."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _whole(text: str, default: int) -> int:
+    try:
+        return int(float(text))
+    except (TypeError, ValueError, OverflowError):
+        return default

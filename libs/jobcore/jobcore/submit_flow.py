@@ -1,0 +1,48 @@
+"""The one way a request becomes a job, for the API and the command line alike: parse and
+check the body (``intake.submission``), refuse new work for a queue that is too deep
+(``intake.admission``), submit (``Jobs.submit``). Refusals are ``JobcoreError``s, which
+each front end renders in its one place (HTTP problems, CLI error lines)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobcore.clock import now_ms
+from jobcore.intake.admission import QueueAdmission
+from jobcore.intake.idempotency import CLIENT_NAMESPACE
+from jobcore.intake.limits import RequestLimits
+from jobcore.intake.submission import SubmissionParser
+from jobcore.jobs import Accepted
+from jobcore.runtime import Runtime
+from jobcore.settings import Settings
+
+
+class SubmitFlow:
+    """Parse, check, admit and submit one request body."""
+
+    def __init__(
+        self, runtime: Runtime, parser: SubmissionParser, admission: QueueAdmission | None
+    ) -> None:
+        self.runtime = runtime
+        self.parser = parser
+        self.admission = admission
+
+    @classmethod
+    def for_runtime(cls, runtime: Runtime, settings: Settings | None = None) -> SubmitFlow:
+        """The flow with the settings' limits, key rule and backpressure (the runtime's
+        settings unless others are given)."""
+        settings = settings or runtime.settings
+        parser = SubmissionParser(
+            runtime.job_types,
+            require_idempotency_key=settings.require_idempotency_key,
+            limits=RequestLimits.from_settings(settings),
+        )
+        return cls(runtime, parser, QueueAdmission.from_settings(runtime.store, settings))
+
+    def submit(
+        self, body: Any, *, header_key: str | None = None, namespace: str = CLIENT_NAMESPACE
+    ) -> Accepted:
+        submission = self.parser.parse(body, header_key, now_ms=now_ms())
+        if self.admission is not None:
+            self.admission.check(submission.spec.queue)
+        return self.runtime.jobs.submit(submission, namespace=namespace)

@@ -1,0 +1,65 @@
+"""Reading a JSON request body strictly: size, content type, and what the parser refuses.
+
+Falcon's default JSON handler lets deep nesting escape as a 500 and accepts NaN,
+infinities, lone surrogates and duplicate keys; this reader refuses each with a 400,
+an unsupported type with a 415, and a body over the limit with a 413: by its declared
+``Content-Length`` before reading, or, for a chunked body, after reading one byte more
+than the limit and no further.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from jobcore.intake.strict_json import parse_strict
+from jobcore_api.problems import problem
+
+#: Bytes read from a chunked body per call.
+READ_CHUNK = 64 * 1024
+
+
+def _read_bounded(req: falcon.Request, max_bytes: int) -> bytes:
+    """At most ``max_bytes + 1`` bytes of the body, with or without a Content-Length."""
+    if req.content_length is not None:
+        return bytes(req.bounded_stream.read(max_bytes + 1))
+    if "chunked" not in (req.get_header("Transfer-Encoding") or "").lower():
+        return b""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = req.stream.read(min(READ_CHUNK, max_bytes + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def read_json(req: falcon.Request, max_bytes: int, max_depth: int) -> Any:
+    """The request's JSON body, or a problem for the client to fix (400/413/415)."""
+    content_type = (req.content_type or "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise problem(
+            falcon.HTTP_415,
+            "Unsupported media type",
+            f"send the body as JSON with Content-Type: application/json "
+            f"(got {content_type or 'no content type'})",
+        )
+    length = req.content_length
+    if length is not None and length > max_bytes:
+        raise problem(
+            falcon.HTTP_413,
+            "Body too large",
+            f"the body is {length} bytes; the limit is {max_bytes}",
+        )
+    raw = _read_bounded(req, max_bytes)
+    if len(raw) > max_bytes:
+        raise problem(falcon.HTTP_413, "Body too large", f"the body is over {max_bytes} bytes")
+    if not raw.strip():
+        raise problem(falcon.HTTP_400, "Empty body", "send a JSON object in the body")
+    try:
+        return parse_strict(raw, max_depth)
+    except ValueError as exc:
+        raise problem(falcon.HTTP_400, "Malformed JSON", str(exc)) from exc

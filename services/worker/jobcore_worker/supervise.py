@@ -1,0 +1,152 @@
+"""``jobcore-worker``: supervised Dramatiq worker processes for chosen queues.
+
+Each of ``--processes`` runs as its own ``dramatiq --processes 1`` group and is restarted
+when it exits for any reason while the worker is not stopping: Dramatiq's CLI stops every
+process when one dies, and an OOM-killed process may even exit 0, so a crash must cost
+one process, not all. SIGTERM or SIGINT stops every process gracefully (in-flight jobs
+finish, or are requeued when their type is interruptible).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from jobcore.execution.job_lifecycle import check_implementations
+from jobcore.settings import Settings
+from jobcore.startup import refuse_to_start_on_configuration_errors
+from jobcore.telemetry.metrics_files import prepare_multiprocess_dir
+from jobcore_worker.jobs import IMPLEMENTATIONS
+from jobcore_worker.plugins import load_plugins
+
+#: Pause before restarting a process, doubled while it keeps dying young, in seconds.
+RESTART_PAUSE = 0.5
+RESTART_PAUSE_MAX = 10.0
+#: A process that lived this long is healthy again: its restart pause resets, in seconds.
+HEALTHY_AFTER = 30.0
+
+
+class WorkerProcess:
+    """One ``dramatiq`` group of one process, restarted when it dies."""
+
+    def __init__(self, index: int, command: list[str]) -> None:
+        self.index = index
+        self.command = command
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.pause = RESTART_PAUSE
+        self.restart_at: float | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def check(self) -> None:
+        """Schedule a restart if the process died; perform it when its pause is over."""
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.start()
+            return
+        if self.process is None or self.process.poll() is None:
+            return
+        lived = now - self.started_at
+        self.pause = (
+            RESTART_PAUSE if lived > HEALTHY_AFTER else min(self.pause * 2, RESTART_PAUSE_MAX)
+        )
+        _say(
+            f"worker process {self.index} exited ({self.process.returncode}) after "
+            f"{lived:.1f} s; restarting in {self.pause:.1f} s"
+        )
+        self.restart_at = now + self.pause
+
+    def terminate(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self) -> None:
+        if self.process:
+            self.process.wait()
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f'{{"event": "{text}", "logger": "jobcore.worker.supervisor"}}\n')
+    sys.stderr.flush()
+
+
+def dramatiq_command(threads: int, queues: list[str], shutdown_timeout: float) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "jobcore_worker.entry",
+        "--skip-logging",
+        "--processes",
+        "1",
+        "--threads",
+        str(threads),
+        # How long a stopping process waits for its running jobs before it exits anyway
+        # (a job still running then is recovered as an orphan).
+        "--worker-shutdown-timeout",
+        str(int(shutdown_timeout * 1000)),
+    ]
+    if queues:
+        command += ["--queues", *queues]
+    return command
+
+
+def main(argv: list[str] | None = None) -> None:
+    with refuse_to_start_on_configuration_errors("worker"):
+        settings = Settings.from_env()
+        # The job types and their implementations, checked once before any process starts.
+        check_implementations(*load_plugins(settings.job_modules, IMPLEMENTATIONS))
+    _supervise(settings, argv)
+
+
+def _supervise(settings: Settings, argv: list[str] | None) -> None:
+    parser = argparse.ArgumentParser(prog="jobcore-worker", description=__doc__)
+    parser.add_argument(
+        "--queues",
+        default=settings.worker_queues,
+        help="comma-separated queues to consume (default: every job type's)",
+    )
+    parser.add_argument("--processes", type=int, default=settings.worker_processes)
+    parser.add_argument("--threads", type=int, default=settings.worker_threads)
+    args = parser.parse_args(argv)
+
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    if queues:
+        os.environ["JOBCORE_WORKER_QUEUES"] = ",".join(queues)
+    # Every Dramatiq process started below writes its metrics under this one directory.
+    prepare_multiprocess_dir("worker")
+    command = dramatiq_command(args.threads, queues, settings.worker_shutdown_timeout)
+    processes = [WorkerProcess(i, command) for i in range(max(args.processes, 1))]
+
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for process in processes:
+        process.start()
+    while not stopping:
+        time.sleep(0.2)
+        for process in processes:
+            if not stopping:
+                process.check()
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The store's Lua scripts and what they write: named slots, known key prefixes, and a
+prepared message that is exactly the one Dramatiq's broker would have enqueued."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from unittest import mock
+
+import dramatiq
+import pytest
+import redis
+
+from jobcore.broker import MessageSender, build_broker
+from jobcore.settings import Settings
+from jobcore.store import keys, scripts
+
+LUA_FILES = sorted(p for p in scripts.LUA_DIR.glob("*.lua") if not p.name.startswith("_"))
+#: A Lua string literal (single or double quoted).
+STRING = re.compile(r"'([^'\\\n]*)'|\"([^\"\\\n]*)\"")
+
+
+def _code(text: str) -> str:
+    """The Lua without its comments."""
+    return "\n".join(line.split("--", 1)[0] for line in text.splitlines())
+
+
+@pytest.mark.parametrize("path", LUA_FILES, ids=lambda p: p.name)
+def test_every_script_names_its_slots_in_its_header(path):
+    text = path.read_text()
+    key_names, arg_names, rest = scripts.parse_header(text)
+    assert key_names or arg_names or rest, f"{path.name} declares no KEYS or ARGV"
+    # The body reads its slots by name only: the loader binds them from the header.
+    assert not re.search(r"\b(KEYS|ARGV)\[", _code(text)), f"{path.name} indexes a slot"
+    assert path.stem in scripts.ALL
+
+
+@pytest.mark.parametrize(
+    "path", [*LUA_FILES, scripts.LUA_DIR / "_records.lua"], ids=lambda p: p.name
+)
+def test_no_script_spells_a_key_prefix_the_keys_module_lacks(path):
+    for match in STRING.finditer(_code(path.read_text())):
+        literal = match.group(1) or match.group(2) or ""
+        if re.match(r"^[a-z_]+:", literal):
+            assert literal.startswith(keys.KNOWN_PREFIXES), f"{path.name} spells {literal!r}"
+            pytest.fail(f"{path.name} spells the key {literal!r}: build it in keys.lua_prelude")
+
+
+def test_a_call_must_name_every_slot():
+    with pytest.raises(TypeError, match="takes keys"):
+        scripts.CONFIRM_READY.call(keys={"job": "k"}, args={"job_id": "j", "generation": 1})
+    with pytest.raises(TypeError, match="takes keys"):
+        scripts.CONFIRM_READY.call(
+            keys={"job": "k", "due": "d"}, args={"job_id": "j", "generation": 1, "extra": 2}
+        )
+
+
+def test_the_generated_prelude_spells_every_prefix_the_scripts_use():
+    prelude = scripts.prelude()
+    assert keys.PREFIX + "job:" in prelude and keys.PREFIX + "idx:state:" in prelude
+    for name in ("STATE", "OUTCOME", "FAILURE", "FAILURE_OF_OUTCOME", "TERMINAL"):
+        assert f"local {name} = " in prelude
+
+
+def test_a_prepared_message_is_the_message_dramatiqs_broker_would_enqueue(redis_server):
+    settings = Settings(redis_url=redis_server.url)
+    broker = build_broker(settings)
+    client = redis.Redis.from_url(redis_server.url)
+    fixed = uuid.UUID("00000000-0000-4000-8000-000000000001")
+    prepared_queue, enqueued_queue = "prepared-test", "enqueued-test"
+    with mock.patch("jobcore.broker.uuid4", return_value=fixed):
+        prepared = MessageSender(broker).prepare(
+            "job-1",
+            "dummy",
+            prepared_queue,
+            3,
+            traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01",
+        )
+    assert prepared is not None
+    ready = prepared.ready
+    assert (ready.queue_key, ready.messages_key) == (
+        keys.ready_queue(prepared_queue),
+        keys.messages(prepared_queue),
+    )
+    # Dramatiq's own enqueue of the same message, with its random id fixed to the same value.
+    same = prepared.message.copy(queue_name=enqueued_queue)
+    with mock.patch("dramatiq.brokers.redis.uuid4", return_value=fixed):
+        broker.enqueue(same)
+    assert client.lrange(keys.ready_queue(enqueued_queue), 0, -1) == [str(fixed).encode()]
+    written = client.hget(keys.messages(enqueued_queue), str(fixed))
+    mine = dramatiq.Message.decode(ready.body)
+    theirs = dramatiq.Message.decode(written)
+    assert mine.asdict() | {"queue_name": "q", "message_timestamp": 0} == theirs.asdict() | {
+        "queue_name": "q",
+        "message_timestamp": 0,
+    }
+    assert ready.message_id == str(fixed) == theirs.options["redis_message_id"]
