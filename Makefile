@@ -10,12 +10,13 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= 3.11
 export TZ := UTC
 
-.PHONY: help install run worker api lint format mypy test test-faults bench clean
+.PHONY: help install run worker api lint format mypy test test-faults test-containers bench clean
 
 help:
 	@echo "make run          start Redis (embedded unless REDIS_URL), SMTP sink, API, worker"
 	@echo "make test         install, lint, type-check and run the fast tests"
 	@echo "make test-faults  the slow fault-injection tier"
+	@echo "make test-containers  build the images and run the compose stack (root, Docker engine)"
 	@echo "make bench        benchmarks beside bare Dramatiq"
 	@echo "make format       format the code"
 
@@ -49,6 +50,19 @@ test: lint mypy
 
 test-faults: install
 	$(UV) run --frozen pytest -m faults -o addopts="-ra" --timeout=900
+
+# The container tier starts a Docker engine of its own (as root). docker.io, docker-compose
+# and debootstrap (Debian) are installed when missing, if apt-get can.
+CONTAINER_TOOLS := dockerd:docker.io docker-compose:docker-compose debootstrap:debootstrap
+
+test-containers: install
+	@missing=""; for tool in $(CONTAINER_TOOLS); do \
+		command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool#*:}"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	elif [ -n "$$missing" ]; then echo "missing:$$missing (the tier fails in CI, skips elsewhere)"; fi
+	$(UV) run --frozen pytest -m containers -o addopts="-ra" --timeout=900 --durations=5 \
+		tests/test_container_stack.py
 
 # wrk (Debian) drives the HTTP rows: installed when missing, if apt-get can (as root).
 bench: install

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +40,17 @@ FAST_ENV = {
     # No fixed metrics port in tests (9191 by default); tests needing one pick a free port.
     "JOBCORE_WORKER_METRICS_PORT": "0",
 }
+
+
+def require_tool(name: str, install: str) -> str:
+    """The tool's path; a laptop without it skips, CI (CI=true) fails."""
+    found = shutil.which(name) or (str(BIN / name) if (BIN / name).exists() else None)
+    if found:
+        return found
+    message = f"{name} is not installed ({install})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import BIN, FAST_ENV, ROOT, wait_until
+from conftest import FAST_ENV, ROOT, require_tool, wait_until
+from containers.compose_stack import IMAGE_PACKAGES, STANDARD_VARIABLES
 
 from jobcore.cli import build_parser
 from jobcore.settings import ENV, Settings
@@ -33,22 +34,7 @@ from jobcore_devstack.redis_server import RedisServer, free_port
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERIGNORE = ROOT / ".dockerignore"
 #: Compose service → the workspace package its image installs.
-JOBCORE_SERVICES = {
-    "api": "jobcore-api",
-    "worker": "jobcore-worker",
-    "scheduler": "jobcore-scheduler",
-}
-#: Variables that are not Jobcore settings but are read by what Jobcore runs on: the
-#: OpenTelemetry SDK, the C library's clock (periodiq ticks in local time), the interpreter.
-STANDARD_VARIABLES = frozenset(
-    {
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_SERVICE_NAME",
-        "TZ",
-        "PATH",
-        "PYTHONUNBUFFERED",
-    }
-)
+JOBCORE_SERVICES = IMAGE_PACKAGES
 #: The files of observability/ and the service that reads each one.
 OBSERVABILITY_FILES = {
     "observability/otel-collector.yaml": "otel-collector",
@@ -60,20 +46,13 @@ OBSERVABILITY_FILES = {
 #: Names of variables that hold secrets: never given a value in an image or the compose file.
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEYS?$|CREDENTIAL", re.IGNORECASE)
 INTERPOLATION = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+#: ``${NAME}`` or ``$NAME`` in a Dockerfile.
+ARG_REFERENCE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+#: The uv version ``make install`` pins (the Makefile's ``UV_VERSION``).
+MAKEFILE_UV_VERSION = re.compile(r"^UV_VERSION := (\S+)$", re.MULTILINE)
 
 
 # --- reading the files ------------------------------------------------------------------
-
-
-def require_tool(name: str, install: str) -> str:
-    """The tool's path; a laptop without it skips, CI (CI=true) fails."""
-    found = shutil.which(name) or (str(BIN / name) if (BIN / name).exists() else None)
-    if found:
-        return found
-    message = f"{name} is not installed ({install})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def compose() -> dict[str, Any]:
@@ -115,6 +94,29 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
         found.append((keyword.upper(), rest.strip()))
         pending = ""
     return found
+
+
+def base_image_args(dockerfile: Path) -> dict[str, str]:
+    """The ``ARG``s declared before the first ``FROM`` (what a ``FROM`` may name), with their
+    defaults."""
+    args: dict[str, str] = {}
+    for keyword, rest in instructions(dockerfile):
+        if keyword == "FROM":
+            break
+        if keyword == "ARG":
+            name, _, default = rest.partition("=")
+            args[name] = default
+    return args
+
+
+def base_images(dockerfile: Path) -> list[str]:
+    """Each ``FROM``'s image as a plain ``docker build`` pulls it (``ARG`` defaults filled in)."""
+    args = base_image_args(dockerfile)
+    return [
+        ARG_REFERENCE.sub(lambda m: args[m.group(1) or m.group(2)], rest.split()[0])
+        for keyword, rest in instructions(dockerfile)
+        if keyword == "FROM"
+    ]
 
 
 def final_stage(dockerfile: Path) -> list[tuple[str, str]]:
@@ -349,15 +351,29 @@ def test_every_service_restarts_unless_stopped() -> None:
 def test_every_image_is_pinned_to_a_version() -> None:
     images = [s["image"] for s in services().values() if "image" in s]
     for name in JOBCORE_SERVICES:
-        images += [
-            rest.split()[0] for kw, rest in instructions(dockerfile_of(name)) if kw == "FROM"
-        ]
+        images += base_images(dockerfile_of(name))
     for image in images:
         _, _, tag = image.rpartition(":")
         assert "/" not in tag and re.search(r"\d", tag) and tag != "latest", image
 
 
 # --- the Dockerfiles --------------------------------------------------------------------
+
+
+def test_base_images_are_build_arguments_defaulting_to_the_official_images() -> None:
+    uv_version = MAKEFILE_UV_VERSION.search((ROOT / "Makefile").read_text())
+    assert uv_version, "the Makefile pins uv"
+    for name in JOBCORE_SERVICES:
+        dockerfile = dockerfile_of(name)
+        args = base_image_args(dockerfile)
+        assert args["PYTHON_IMAGE"].startswith("python:3.11."), name
+        assert args["PYTHON_IMAGE"].endswith("-slim-bookworm"), name
+        # The uv that builds the image is the one `make install` uses.
+        assert args["UV_IMAGE"] == f"ghcr.io/astral-sh/uv:{uv_version.group(1)}", name
+        stages = [rest.split()[0] for kw, rest in instructions(dockerfile) if kw == "FROM"]
+        assert stages == ["${UV_IMAGE}", "${PYTHON_IMAGE}", "${PYTHON_IMAGE}"], name
+    defaults = {json.dumps(base_image_args(dockerfile_of(name))) for name in JOBCORE_SERVICES}
+    assert len(defaults) == 1, "every image starts from the same bases"
 
 
 @pytest.mark.parametrize("name", sorted(JOBCORE_SERVICES))
