@@ -4,7 +4,6 @@ dead-letters jobs through their records, and binds implementations to specs."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -14,21 +13,18 @@ from dramatiq.middleware import Middleware, Shutdown, SkipMessage, TimeLimitExce
 
 from jobcore.broker import release_on_ack
 from jobcore.clock import now_ms
-from jobcore.errors import ConfigurationError, JobInterrupted, PermanentError, StoreUnavailable
+from jobcore.errors import ConfigurationError, JobInterrupted, PermanentError
 from jobcore.execution.context import JobContext, set_current_job
 from jobcore.execution.effects import EffectGuard, HumanCheckRequired
 from jobcore.message_options import DELAYED_OPTION, GENERATION_OPTION
 from jobcore.model.backoff import Backoff
 from jobcore.model.specs import JobSpec, JobTypes
 from jobcore.model.states import AttemptOutcome
+from jobcore.outages import StoreOutage
 from jobcore.runtime import Runtime
 
 #: A job implementation: takes the job's context, returns a JSON-serialisable result.
 JobFunction = Callable[[JobContext], Any]
-
-#: First and longest pause while the store is unreachable mid-transition, in seconds.
-STORE_RETRY_FIRST = 0.1
-STORE_RETRY_MAX = 2.0
 
 log = structlog.get_logger("jobcore.worker")
 
@@ -72,16 +68,15 @@ def attempt_outcome(
     return AttemptOutcome.RETRYING
 
 
-def until_stored(action: Callable[[], Any], what: str) -> Any:
-    """Run a store call, waiting out a Redis outage: a transition must not be dropped."""
-    pause = STORE_RETRY_FIRST
-    while True:
-        try:
-            return action()
-        except StoreUnavailable as exc:
-            log.warning("store unavailable, retrying", transition=what, error=str(exc))
-            time.sleep(pause)
-            pause = min(pause * 2, STORE_RETRY_MAX)
+#: Record transitions of this process's worker threads waiting out an outage: one outage
+#: is logged once for all of them (``jobcore.outages``).
+_TRANSITIONS = StoreOutage("record transitions")
+
+
+def until_stored(action: Callable[[], Any]) -> Any:
+    """Run a store call, waiting out a Redis outage: a transition must not be dropped. Tries
+    back off from 0.1 s doubling to 2 s."""
+    return _TRANSITIONS.wait_out(action)
 
 
 class JobLifecycle(Middleware):
@@ -124,7 +119,7 @@ class JobLifecycle(Middleware):
             log.info("message returned to its queue: shutting down", job_id=job_id)
             raise SkipMessage("shutting down")
         wid = self.worker_id()
-        start = until_stored(lambda: self.store.start(job_id, generation, wid), "start")
+        start = until_stored(lambda: self.store.start(job_id, generation, wid))
         if start.outcome != "started":
             log.info("message skipped", job_id=job_id, reason=start.outcome, detail=start.reason)
             raise SkipMessage(start.outcome)
@@ -138,8 +133,7 @@ class JobLifecycle(Middleware):
                     AttemptOutcome.FAILED_PERMANENTLY,
                     error=reason,
                     failed_reason=reason,
-                ),
-                "fail",
+                )
             )
             log.error("job failed", job_id=job_id, failed_reason=reason)
             raise SkipMessage("damaged record")
@@ -222,21 +216,18 @@ class JobLifecycle(Middleware):
             else:
                 details["failed_reason"] = _failed_reason(outcome, job, exception, error)
         finished = until_stored(
-            lambda: self.store.finish(job.id, job.generation, job.worker_id, outcome, **details),
-            str(outcome),
+            lambda: self.store.finish(job.id, job.generation, job.worker_id, outcome, **details)
         )
         if finished.again is not None:
             again = finished.again
-            until_stored(
-                lambda: self.runtime.jobs.enqueue_again(again, delay_ms=delay or None), "enqueue"
-            )
+            until_stored(lambda: self.runtime.jobs.enqueue_again(again, delay_ms=delay or None))
         _log_end(job, outcome, details, delay)
 
     def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
         # A delayed message moved to its ready queue carries the flag but no delay.
         if delay is None and message.options.get(DELAYED_OPTION):
             generation = message.options.get(GENERATION_OPTION)
-            until_stored(lambda: self.store.confirm_ready(message.message_id, generation), "ready")
+            until_stored(lambda: self.store.confirm_ready(message.message_id, generation))
 
 
 def _log_end(job: JobContext, outcome: AttemptOutcome, details: dict[str, Any], delay: int) -> None:
