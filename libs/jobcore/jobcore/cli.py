@@ -31,6 +31,7 @@ from jobcore.errors import (
     MalformedRequest,
     QueueFull,
     StoreUnavailable,
+    SubmissionNotConfirmed,
 )
 from jobcore.intake.admission import QueueAdmission
 from jobcore.intake.limits import RequestLimits
@@ -207,6 +208,7 @@ _TITLES: tuple[tuple[type[JobcoreError], str, int], ...] = (
     (JobNotFound, "Job not found", EXIT_NOT_FOUND),
     (InvalidTransition, "Conflict with the job's state", EXIT_CONFLICT),
     (QueueFull, "Queue full", EXIT_UNAVAILABLE),
+    (SubmissionNotConfirmed, "Submission not confirmed", EXIT_UNAVAILABLE),
     (StoreUnavailable, "Service unavailable", EXIT_UNAVAILABLE),
     (ConfigurationError, "Configuration error", EXIT_INVALID),
 )

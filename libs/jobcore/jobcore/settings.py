@@ -166,6 +166,25 @@ class Settings:
         kind=_D,
         minimum=0.001,
     )
+    min_replicas_ack: int = setting(
+        0,
+        "JOBCORE_MIN_REPLICAS_ACK",
+        "replicas that must confirm a write Jobcore relies on (a new job before its `202`, a "
+        "side-effect reservation before the effect, a job's end) before it counts (`WAIT`); "
+        "0 for a single Redis, 1 with Sentinel so a failover loses no accepted job",
+        kind=_I,
+        minimum=0,
+        maximum=16,
+        example=True,
+    )
+    replica_ack_timeout: float = setting(
+        0.25,
+        "JOBCORE_REPLICA_ACK_TIMEOUT",
+        "how long a write waits for those replicas before it is refused as unconfirmed (a "
+        "submission's `503` says the job may exist); shorter than `JOBCORE_REDIS_TIMEOUT`",
+        kind=_D,
+        minimum=0.001,
+    )
     var_dir: str = setting(
         "var", "JOBCORE_VAR_DIR", "where `make run` keeps Redis data, its URL and its lock"
     )
@@ -433,6 +452,12 @@ class Settings:
         problem = redis_url_problem(settings.redis_url)
         if problem:
             raise ConfigurationError(f"{settings.redis_url_source}: {problem}")
+        if settings.replica_ack_timeout >= settings.redis_timeout:
+            # WAIT shares the call's socket: outliving its timeout would look like a dead Redis.
+            raise ConfigurationError(
+                f"{ENV['replica_ack_timeout']} ({settings.replica_ack_timeout:g} s) must be "
+                f"shorter than {ENV['redis_timeout']} ({settings.redis_timeout:g} s)"
+            )
         shortest = min(settings.retention, settings.failed_retention)
         if shortest < settings.idempotency_window:
             # A replayed key must find its job: records outlive the keys that name them.

@@ -15,8 +15,10 @@ from jobcore.errors import (
     JobcoreError,
     JobNotFound,
     MalformedRequest,
+    NotReplicated,
     QueueFull,
     StoreUnavailable,
+    SubmissionNotConfirmed,
 )
 
 #: Seconds a client should wait before retrying after a 503.
@@ -83,6 +85,26 @@ def as_problem(error: JobcoreError) -> Problem:
             f"{error}; retry later with the same idempotency key",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             queue=error.queue,
+        )
+    if isinstance(error, SubmissionNotConfirmed):
+        return Problem(
+            falcon.HTTP_503,
+            "Submission not confirmed",
+            f"job {error.job_id} was written, but {error.acknowledged} of {error.required} "
+            "replica(s) confirmed it in time: it may exist, or be lost in a failover. Retry "
+            "with the same idempotency key to get this job if it exists (a retry without a "
+            "key may create a second job)",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            jobId=error.job_id,
+            mayExist=True,
+        )
+    if isinstance(error, NotReplicated):
+        return Problem(
+            falcon.HTTP_503,
+            "Change not confirmed",
+            "the change was written, but not confirmed by enough replicas in time: it may "
+            "or may not stand after a failover; read the job before trying again",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     if isinstance(error, StoreUnavailable):
         return Problem(

@@ -13,7 +13,7 @@ from dramatiq.middleware import Middleware, Shutdown, SkipMessage, TimeLimitExce
 
 from jobcore.broker import release_on_ack
 from jobcore.clock import now_ms
-from jobcore.errors import ConfigurationError, JobInterrupted, PermanentError
+from jobcore.errors import ConfigurationError, JobInterrupted, NotReplicated, PermanentError
 from jobcore.execution.context import JobContext, set_current_job
 from jobcore.execution.effects import EffectGuard, HumanCheckRequired
 from jobcore.message_options import DELAYED_OPTION, GENERATION_OPTION
@@ -22,6 +22,7 @@ from jobcore.model.specs import JobSpec, JobTypes
 from jobcore.model.states import AttemptOutcome
 from jobcore.outages import StoreOutage
 from jobcore.runtime import Runtime
+from jobcore.store.transitions import Finished
 
 #: A job implementation: takes the job's context, returns a JSON-serialisable result.
 JobFunction = Callable[[JobContext], Any]
@@ -74,8 +75,8 @@ _TRANSITIONS = StoreOutage("record transitions")
 
 
 def until_stored(action: Callable[[], Any]) -> Any:
-    """Run a store call, waiting out a Redis outage: a transition must not be dropped. Tries
-    back off from 0.1 s doubling to 2 s."""
+    """Run a store call, waiting out a Redis outage (or replicas slow to confirm it): a
+    transition must not be dropped. Tries back off from 0.1 s doubling to 2 s."""
     return _TRANSITIONS.wait_out(action)
 
 
@@ -215,9 +216,20 @@ class JobLifecycle(Middleware):
                 details["next_attempt_at"] = now_ms() + delay
             else:
                 details["failed_reason"] = _failed_reason(outcome, job, exception, error)
-        finished = until_stored(
-            lambda: self.store.finish(job.id, job.generation, job.worker_id, outcome, **details)
-        )
+        unconfirmed: list[Finished] = []
+
+        def finish() -> Finished:
+            try:
+                return self.store.finish(job.id, job.generation, job.worker_id, outcome, **details)
+            except NotReplicated as exc:
+                assert isinstance(exc.reply, Finished)
+                unconfirmed.append(exc.reply)
+                raise
+
+        finished = until_stored(finish)
+        if not finished.recorded and unconfirmed and unconfirmed[0].recorded:
+            # An earlier try wrote the end and it survived: its message is still needed.
+            finished = unconfirmed[0]
         if finished.again is not None:
             again = finished.again
             until_stored(lambda: self.runtime.jobs.enqueue_again(again, delay_ms=delay or None))
