@@ -15,12 +15,13 @@ import dramatiq
 import redis
 
 from bench.bare_broker import QUEUE, bare_broker
-from jobcore.broker import DRAMATIQ_NAMESPACE, MessageSender, build_broker
+from jobcore.broker import MessageSender, build_broker
 from jobcore.clock import now_ms
 from jobcore.intake.submission import SubmissionParser
 from jobcore.jobs import Jobs
 from jobcore.runtime import build_runtime
 from jobcore.settings import Settings
+from jobcore.store.keys import DRAMATIQ_NAMESPACE
 from jobcore.telemetry.message_tracing import MessageTracing
 
 #: Broker namespace where pre-filled messages wait for ``release_parked``.
