@@ -10,12 +10,13 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= 3.11
 export TZ := UTC
 
-.PHONY: help install run worker api lint format mypy test test-faults bench clean
+.PHONY: help install run worker api lint format mypy test test-faults test-scale bench clean
 
 help:
 	@echo "make run          start Redis (embedded unless REDIS_URL), SMTP sink, API, worker"
 	@echo "make test         install, lint, type-check and run the fast tests"
 	@echo "make test-faults  the slow fault-injection tier"
+	@echo "make test-scale   workers on several hosts (network namespaces, as root) and a Redis failover"
 	@echo "make bench        benchmarks beside bare Dramatiq"
 	@echo "make format       format the code"
 
@@ -49,6 +50,10 @@ test: lint mypy
 
 test-faults: install
 	$(UV) run --frozen pytest -m faults -o addopts="-ra" --timeout=900
+
+# Prints its counts (-s): lost jobs, duplicate effects, per-host counts, the 503 window.
+test-scale: install
+	$(UV) run --frozen pytest -m scale -o addopts="-ra" -s --timeout=900
 
 # wrk (Debian) drives the HTTP rows: installed when missing, if apt-get can (as root).
 bench: install
