@@ -151,3 +151,9 @@ def test_an_unconfirmed_end_of_an_attempt_raises_and_keeps_what_it_wrote(pair, a
     assert written.recorded and written.again is not None and written.again.generation == 2
     # Trying again finds the end already written: the caller keeps the first reply's message.
     assert store.finish(job_id, 1, "w-ack", AttemptOutcome.RETRYING, error="boom").recorded is False
+
+
+def test_a_confirmed_script_is_loaded_again_when_redis_forgot_it(pair, acked):
+    redis.Redis(port=pair.primary.port).script_flush()
+    job_id = submit(acked)
+    assert on_replica(pair, keys.job(job_id))

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import redis
-from redis.exceptions import NoScriptError
 
 from jobcore.errors import NotReplicated
 from jobcore.store.calls import Call, Commands, Operation, Replicated
@@ -57,29 +56,16 @@ class Executor:
 
     def _replicated(self, call: ScriptCall | Commands) -> Any:
         """The call, then the confirmation, in one pipeline on one connection."""
-        replies = self._with_confirmation(call)
-        if isinstance(call, ScriptCall) and isinstance(replies[0], NoScriptError):
+        replies = self._pipeline(self.replica_ack.pipeline(call))
+        if self.replica_ack.lacks_script(call, replies):
+            assert isinstance(call, ScriptCall)
             self.client.script_load(call.script.source)
-            replies = self._with_confirmation(call)
-        *answers, _mark, acknowledged = replies
-        for answer in (*answers, acknowledged):
-            if isinstance(answer, Exception):
-                raise answer
-        reply = answers[0] if isinstance(call, ScriptCall) else answers
-        unconfirmed = self.replica_ack.check(acknowledged, reply)
-        if unconfirmed is not None:
-            raise unconfirmed
-        return reply
+            replies = self._pipeline(self.replica_ack.pipeline(call))
+        return self.replica_ack.reply(call, replies)
 
-    def _with_confirmation(self, call: ScriptCall | Commands) -> list[Any]:
+    def _pipeline(self, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
-        if isinstance(call, ScriptCall):
-            sha = self._script(call.script).sha
-            pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
-        else:
-            for command in call.commands:
-                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-        for command in self.replica_ack.confirmation():
+        for command in commands:
             pipe.execute_command(*command)  # type: ignore[no-untyped-call]
         return pipe.execute(raise_on_error=False)
 
