@@ -10,12 +10,13 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= 3.11
 export TZ := UTC
 
-.PHONY: help install run worker api lint format mypy test test-faults test-containers bench clean
+.PHONY: help install run worker api lint format mypy test test-faults test-scale test-containers bench clean
 
 help:
 	@echo "make run          start Redis (embedded unless REDIS_URL), SMTP sink, API, worker"
 	@echo "make test         install, lint, type-check and run the fast tests"
 	@echo "make test-faults  the slow fault-injection tier"
+	@echo "make test-scale   workers on several hosts (network namespaces, as root) and a Redis failover"
 	@echo "make test-containers  build the images and run the compose stack (root, Docker engine)"
 	@echo "make bench        benchmarks beside bare Dramatiq"
 	@echo "make format       format the code"
@@ -50,6 +51,10 @@ test: lint mypy
 
 test-faults: install
 	$(UV) run --frozen pytest -m faults -o addopts="-ra" --timeout=900
+
+# Prints its counts (-s): lost jobs, duplicate effects, per-host counts, the 503 window.
+test-scale: install
+	$(UV) run --frozen pytest -m scale -o addopts="-ra" -s --timeout=900
 
 # The container tier starts a Docker engine of its own (as root). docker.io, docker-compose
 # and debootstrap (Debian) are installed when missing, if apt-get can.

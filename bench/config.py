@@ -40,8 +40,10 @@ class BenchConfig:
     log_level: str
     #: Sample the Jobcore workers with py-spy during the drain (``BENCH_PROFILE``).
     profile: bool
-    #: Parts to run (``BENCH_PARTS``: any of queues, http, scale).
+    #: Parts to run (``BENCH_PARTS``: any of queues, http, scale, ack).
     parts: frozenset[str]
+    #: Pre-filled jobs drained with each replica acknowledgement setting (``BENCH_ACK_JOBS``).
+    ack_jobs: int = 5000
     #: Whole runs of the queue and HTTP parts; the table shows each figure's median
     #: (``BENCH_RUNS``, default 3). Reads at scale run once, in the last run.
     runs: int = 3
@@ -68,7 +70,8 @@ class BenchConfig:
             log_level=os.environ.get("BENCH_LOG_LEVEL", "INFO"),
             profile=os.environ.get("BENCH_PROFILE", "0") not in ("0", "false", "no", "off", ""),
             parts=frozenset(
-                p.strip() for p in os.environ.get("BENCH_PARTS", "queues,http,scale").split(",")
+                p.strip() for p in os.environ.get("BENCH_PARTS", "queues,http,scale,ack").split(",")
             ),
+            ack_jobs=_int("BENCH_ACK_JOBS", 5000),
             runs=max(_int("BENCH_RUNS", 3), 1),
         )

@@ -122,6 +122,41 @@ def scale_rows(results: dict[str, Any]) -> tuple[Row, list[Row]]:
     return header, rows
 
 
+def replica_ack_rows(runs: list[dict[str, Any]]) -> list[Row]:
+    """``JOBCORE_MIN_REPLICAS_ACK`` 1 beside 0, on a primary with one replica."""
+    with_ack = [run for run in runs if run.get("replica_ack")]
+    if not with_ack:
+        return []
+    on, off = ("replica_ack", "acks_1"), ("replica_ack", "acks_0")
+
+    def row(label: str, path: tuple[str, ...], digits: int = 0, ratio: bool = True) -> Row:
+        ours, base = numbers(with_ack, *on, *path), numbers(with_ack, *off, *path)
+        per_run = ratios(with_ack, (*on, *path), (*off, *path)) if ratio else []
+        return (label, text(ours, digits), text(base, digits), text(per_run, 2, "x"))
+
+    rows: list[Row] = []
+    post = get(with_ack[-1], *on, "post_jobs")
+    if post:
+        rows += [
+            row(
+                f"POST /jobs req/s (wrk, {post['connections']} connections, {post['seconds']:g} s)",
+                ("post_jobs", "requests_per_s"),
+            ),
+            row("  latency p50 ms", ("post_jobs", "latency_p50_ms"), 2, ratio=False),
+            row("  latency p99 ms", ("post_jobs", "latency_p99_ms"), 2, ratio=False),
+            row("  non-2xx responses", ("post_jobs", "non_2xx"), ratio=False),
+        ]
+    jobs = get(with_ack[-1], *on, "drain", "jobs") or 0
+    rows += [
+        row(f"drain jobs/s ({jobs:,} pre-filled, warm workers)", ("drain", "jobs_per_s")),
+        row("  worker CPU per job, µs", ("drain", "worker_cpu_us_per_job")),
+        row("  Redis CPU per job, µs", ("drain", "redis_cpu_us_per_job")),
+        row("pre-fill submit jobs/s (Jobs.submit)", ("producer", "jobs_per_s")),
+        row("Redis commands per job (incl. Lua)", ("redis_cost", "commands_per_job"), 1),
+    ]
+    return rows
+
+
 def print_table(results: dict[str, Any]) -> None:
     machine = results.get("machine", {})
     runs: list[dict[str, Any]] = results.get("runs", [])
@@ -148,11 +183,14 @@ def print_table(results: dict[str, Any]) -> None:
     rows = queue_rows(runs) if any("jobcore" in r or "bare" in r for r in runs) else []
     http = http_rows(runs)
     scale_header, scale = scale_rows(results)
-    width = max([len(r[0]) for r in rows + http + scale] + [10])
+    acks = replica_ack_rows(runs)
+    width = max([len(r[0]) for r in rows + http + scale + acks] + [10])
+    ack_header = ("Replica acknowledgement, 1 replica", "ACK 1", "ACK 0", "ratio")
     for header, body in (
         (("", "Jobcore", "bare Dramatiq", "ratio"), rows),
         (("HTTP, gunicorn gthread 2 x 4", "POST /jobs", "GET /healthz", "ratio"), http),
         (scale_header, scale),
+        (ack_header, acks),
     ):
         if not body:
             continue

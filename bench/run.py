@@ -24,6 +24,7 @@ from bench.otlp_sink import OtlpSink
 from bench.processes import ProcessGroup, api_server, bare_workers, jobcore_workers, wait_http
 from bench.producers import BareProducer, JobcoreProducer
 from bench.queue_phases import QueueBench, bare_timings, jobcore_timings
+from bench.replica_ack import replica_ack_bench
 from bench.report import print_table
 from bench.scale import RecordTemplate, record_memory, scale_bench
 from bench.summary import medians
@@ -197,6 +198,10 @@ def one_run(config: BenchConfig, run_id: str, index: int, *, with_scale: bool) -
                     results["scale"] = scale_bench(
                         client, template, list(config.scale), "127.0.0.1", port
                     )
+            if "ack" in config.parts:
+                for group in reversed(groups):
+                    group.stop()
+                results["replica_ack"] = replica_ack_bench(config, env, tmp, run_id, say)
         finally:
             for group in reversed(groups):
                 group.stop()

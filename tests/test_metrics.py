@@ -69,6 +69,7 @@ def test_worker_port_counts_attempts_of_every_process_by_type_and_outcome(ran):
     assert value(found, "jobcore_job_duration_seconds_count", type="dummy", outcome="failed") == 3
     # Every type has its series from the start, at zero.
     assert ("jobcore_jobs_started_total", frozenset({("type", "report")})) in found
+    assert value(found, "jobcore_store_up", kind="worker") == 1
 
 
 def test_api_counts_requests_of_every_gunicorn_worker_by_route_and_status(ran):
@@ -93,7 +94,7 @@ def test_api_counts_requests_of_every_gunicorn_worker_by_route_and_status(ran):
 
 def test_api_reads_queue_dead_letter_and_worker_gauges_from_redis_at_scrape_time(ran):
     found = samples(ran.api.url + "/metrics")
-    assert value(found, "jobcore_store_up") == 1
+    assert value(found, "jobcore_store_up", kind="api") == 1
     assert value(found, "jobcore_dead_letters") == 1
     assert value(found, "jobcore_jobs", state="completed") == 3
     assert value(found, "jobcore_jobs", state="failed") == 1

@@ -135,6 +135,37 @@ def test_the_stack_gives_up_on_a_service_that_cannot_bind_its_port(tmp_path, sin
         assert log.count("restarting") == 0
 
 
+def test_the_stack_restarts_its_embedded_redis_from_the_same_data_when_it_dies(tmp_path, sink):
+    import redis
+
+    with running(StackProcess(tmp_path, "stack", SMTP_URL=sink.url)) as stack:
+        stack.wait_healthy()
+        url = (tmp_path / "var" / "redis.url").read_text().strip()
+        body = {"type": "dummy", "payload": {}, "delaySeconds": 3600}
+        before = requests.post(stack.url + "/jobs", json=body, timeout=5).json()["jobId"]
+        time.sleep(1.5)  # AOF everysec: the record is on disk
+        client = redis.Redis.from_url(url, socket_timeout=1)
+        os.kill(int(client.info("server")["process_id"]), signal.SIGKILL)
+
+        def answers() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.RedisError:
+                return False
+
+        wait_until(lambda: not answers(), timeout=10, message="redis to die")
+        wait_until(answers, timeout=30, message="redis to be restarted")
+        assert (tmp_path / "var" / "redis.url").read_text().strip() == url
+        assert requests.get(f"{stack.url}/jobs/{before}", timeout=5).json()["state"] == "delayed"
+
+        def accepted() -> bool:
+            answer = requests.post(stack.url + "/jobs", json=body, timeout=5)
+            return answer.status_code == 202
+
+        wait_until(accepted, timeout=30, message="the API to accept jobs again")
+        assert "redis |" in stack.log() and "restarting in" in stack.log()
+
+
 @pytest.mark.faults
 def test_ctrl_c_with_jobs_in_flight_requeues_them_and_leaves_nothing_active(tmp_path, sink):
     from jobcore.runtime import build_runtime

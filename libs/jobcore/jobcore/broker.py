@@ -6,6 +6,7 @@ functions: ``build_broker`` and ``MessageSender``. The API never imports actor c
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -18,6 +19,7 @@ from dramatiq.errors import BrokerConnectionError, ConnectionClosed
 
 from jobcore.errors import StoreUnavailable
 from jobcore.message_options import DELAYED_OPTION, GENERATION_OPTION, TRACEPARENT_OPTION
+from jobcore.outages import Backoff, StoreOutage
 from jobcore.settings import Settings
 from jobcore.store import keys
 from jobcore.store.connection import connect
@@ -25,6 +27,8 @@ from jobcore.store.transitions import ReadyMessage
 
 #: Attribute set on a message proxy whose ack must put the message back on its queue.
 _RELEASE_ATTRIBUTE = "_jobcore_release"
+#: The consumers of this process (one per queue) waiting out an outage: logged once for all.
+_CONSUMERS = StoreOutage("broker consumers")
 
 
 def release_on_ack(message: MessageProxy) -> None:
@@ -36,7 +40,30 @@ def release_on_ack(message: MessageProxy) -> None:
 class JobcoreRedisConsumer(_RedisConsumer):
     """Dramatiq's Redis consumer, with two changes for graceful shutdowns: an ack of a
     released message requeues it, and closing requeues the messages fetched but not yet
-    handed to a worker thread (Dramatiq leaves those to its dead-worker maintenance)."""
+    handed to a worker thread (Dramatiq leaves those to its dead-worker maintenance). And
+    one for outages: a fetch that cannot reach Redis backs off and answers "nothing yet"
+    (``jobcore.outages``) instead of stopping the consumer, which Dramatiq would log at
+    CRITICAL and restart every 3 s, per queue, for as long as Redis is down."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self._backoff = Backoff()
+
+    def __next__(self) -> MessageProxy | None:
+        # Only a fetch talks to Redis: a message from the cache, or nothing fetched because
+        # enough are outstanding, says nothing about whether Redis is back.
+        fetches = not self.message_cache and self.outstanding_message_count < self.prefetch
+        began = _CONSUMERS.began()
+        try:
+            message = super().__next__()  # type: ignore[no-untyped-call]
+        except (ConnectionClosed, redis.RedisError) as exc:
+            _CONSUMERS.failed(exc)
+            time.sleep(self._backoff.next())
+            return None
+        if fetches:
+            _CONSUMERS.succeeded(began)
+            self._backoff.reset()
+        return message  # type: ignore[no-any-return]
 
     def ack(self, message: MessageProxy) -> None:
         if not getattr(message, _RELEASE_ATTRIBUTE, False):

@@ -149,6 +149,35 @@ class StoreUnavailable(JobcoreError):
     exit_code = EXIT_UNAVAILABLE
 
 
+class NotReplicated(StoreUnavailable):
+    """Redis took a write, but fewer replicas than ``JOBCORE_MIN_REPLICAS_ACK`` confirmed it
+    in time: a failover now could lose it, so it does not count yet (HTTP 503)."""
+
+    title = "Change not confirmed"
+
+    def __init__(self, acknowledged: int, required: int, reply: Any = None) -> None:
+        super().__init__(
+            f"{acknowledged} of {required} replica(s) confirmed the write in time; "
+            "it may be lost in a failover"
+        )
+        self.acknowledged = acknowledged
+        self.required = required
+        #: The reply of the unconfirmed call, for the operation that made it.
+        self.reply = reply
+
+
+class SubmissionNotConfirmed(NotReplicated):
+    """A new job was written but not confirmed by enough replicas: it may exist (HTTP 503).
+    Retrying with the same idempotency key gets the same job if it survived."""
+
+    title = "Submission not confirmed"
+
+    def __init__(self, job_id: str, unconfirmed: NotReplicated) -> None:
+        super().__init__(unconfirmed.acknowledged, unconfirmed.required, unconfirmed.reply)
+        self.args = (f"job {job_id} may exist: {unconfirmed}",)
+        self.job_id = job_id
+
+
 class QueueFull(StoreUnavailable):
     """A queue is deeper than the configured limit: new work waits (HTTP 503)."""
 

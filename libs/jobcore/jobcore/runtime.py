@@ -17,6 +17,7 @@ from jobcore.settings import Settings
 from jobcore.store.connection import connect
 from jobcore.store.executor import Executor
 from jobcore.store.record_store import RecordStore
+from jobcore.store.replication import ReplicaAck
 from jobcore.telemetry.message_tracing import MessageTracing
 
 
@@ -50,7 +51,7 @@ def build_runtime(
     """Everything a Jobcore process needs; ``middleware`` gives the broker's middleware, in
     order, once the runtime exists."""
     types = job_types or builtin_job_types()
-    executor = Executor(connect(settings))
+    executor = Executor(connect(settings), ReplicaAck.from_settings(settings))
     store = RecordStore(executor)
     broker = build_broker(settings)
     runtime = Runtime(

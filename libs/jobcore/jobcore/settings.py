@@ -17,16 +17,14 @@ from dataclasses import field as dataclass_field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from jobcore.errors import ConfigurationError
+from jobcore.redis_url import redis_url_problem
 
 #: Redis used when ``REDIS_URL`` is unset and ``make run`` has written no URL to ``var/``.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: ``Settings.redis_url_source`` when neither ``REDIS_URL`` nor ``var/redis.url`` named Redis.
 DEFAULT_SOURCE = "default"
-#: URL schemes redis-py connects with.
-REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
 #: File, under the var directory, where ``make run`` writes its embedded Redis URL.
 REDIS_URL_FILE = "redis.url"
 #: Payload fields whose values never reach a log line: the ones that hold email addresses.
@@ -154,8 +152,10 @@ class Settings:
     redis_url: str = setting(
         DEFAULT_REDIS_URL,
         "REDIS_URL",
-        "Redis for records and the broker (`rediss://` for TLS, `unix://` for a socket); a "
-        "malformed URL stops a process at start with one line saying why",
+        "Redis for records and the broker (`rediss://` for TLS, `unix://` for a socket, "
+        "`redis+sentinel://[:password@]host:port,host:port/service_name[/db]` for a primary "
+        "found through Sentinel, see Running at scale); a malformed URL stops a process at "
+        "start with one line saying why",
         shown_default="`var/redis.url` of `make run`, else `redis://127.0.0.1:6379/0` (the "
         "`jobcore` command line refuses to guess: it needs one of the first two)",
     )
@@ -163,6 +163,25 @@ class Settings:
         0.5,
         "JOBCORE_REDIS_TIMEOUT",
         "socket and connect timeout of every Redis call",
+        kind=_D,
+        minimum=0.001,
+    )
+    min_replicas_ack: int = setting(
+        0,
+        "JOBCORE_MIN_REPLICAS_ACK",
+        "replicas that must confirm a write Jobcore relies on (a new job before its `202`, a "
+        "side-effect reservation before the effect, a job's end) before it counts (`WAIT`); "
+        "0 for a single Redis, 1 with Sentinel so a failover loses no accepted job",
+        kind=_I,
+        minimum=0,
+        maximum=16,
+        example=True,
+    )
+    replica_ack_timeout: float = setting(
+        0.25,
+        "JOBCORE_REPLICA_ACK_TIMEOUT",
+        "how long a write waits for those replicas before it is refused as unconfirmed (a "
+        "submission's `503` says the job may exist); shorter than `JOBCORE_REDIS_TIMEOUT`",
         kind=_D,
         minimum=0.001,
     )
@@ -433,6 +452,12 @@ class Settings:
         problem = redis_url_problem(settings.redis_url)
         if problem:
             raise ConfigurationError(f"{settings.redis_url_source}: {problem}")
+        if settings.replica_ack_timeout >= settings.redis_timeout:
+            # WAIT shares the call's socket: outliving its timeout would look like a dead Redis.
+            raise ConfigurationError(
+                f"{ENV['replica_ack_timeout']} ({settings.replica_ack_timeout:g} s) must be "
+                f"shorter than {ENV['redis_timeout']} ({settings.redis_timeout:g} s)"
+            )
         shortest = min(settings.retention, settings.failed_retention)
         if shortest < settings.idempotency_window:
             # A replayed key must find its job: records outlive the keys that name them.
@@ -494,29 +519,6 @@ def env_example() -> str:
 
 def _plain(text: str) -> str:
     return text.replace("`", "")
-
-
-def redis_url_problem(url: str) -> str | None:
-    """What is wrong with a Redis URL, or ``None``: checked at start, so a typo is one clear
-    line instead of a traceback from the first call."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        return f"{url!r} is not a Redis URL ({exc})"
-    if parts.scheme not in REDIS_URL_SCHEMES:
-        schemes = ", ".join(f"{s}://" for s in REDIS_URL_SCHEMES)
-        return f"{url!r} is not a Redis URL: it must start with one of {schemes}"
-    if parts.scheme == "unix":
-        return None if parts.path else f"{url!r} names no socket path"
-    if not parts.hostname:
-        return f"{url!r} names no host"
-    if port == 0:
-        return f"{url!r}: the port must be 1-65535"
-    db = parts.path.strip("/")
-    if db and not db.isdigit():
-        return f"{url!r}: the database after the host must be a number, not {db!r}"
-    return None
 
 
 def read_embedded_redis_url(var_dir: str) -> str | None:

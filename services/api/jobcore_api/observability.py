@@ -119,17 +119,17 @@ class StoreGauges(Collector):
         self.runtime = runtime
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        up = GaugeMetricFamily("jobcore_store_up", "1 when Redis answered this scrape.")
+        # The API's ``jobcore_store_up{kind="api"}`` is whether Redis answered this scrape;
+        # it is set here and shown with the process metrics (one family for every kind).
+        up = metrics.STORE_UP.labels(kind="api")
         try:
             stats = self.runtime.jobs.stats()
             with store_errors():
                 processes = live_processes(self.runtime)
         except JobcoreError:
-            up.add_metric([], 0)
-            yield up
+            up.set(0)
             return
-        up.add_metric([], 1)
-        yield up
+        up.set(1)
         by_state = GaugeMetricFamily(
             "jobcore_jobs", "Jobs kept in Redis, by state.", labels=["state"]
         )
@@ -177,7 +177,9 @@ class MetricsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = metrics.CONTENT_TYPE_LATEST
-        resp.data = metrics.render(self.process_registry) + metrics.render(self.store_registry)
+        # The store first: reading it sets ``jobcore_store_up``, a process metric.
+        from_store = metrics.render(self.store_registry)
+        resp.data = metrics.render(self.process_registry) + from_store
 
 
 class WorkersResource:

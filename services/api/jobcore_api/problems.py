@@ -13,8 +13,10 @@ from jobcore.errors import (
     InvalidRequest,
     InvalidTransition,
     JobcoreError,
+    NotReplicated,
     QueueFull,
     StoreUnavailable,
+    SubmissionNotConfirmed,
 )
 
 #: Seconds a client should wait before retrying after a 503.
@@ -110,6 +112,19 @@ def as_problem(error: JobcoreError) -> Problem:
         if isinstance(error, QueueFull):
             detail = f"{error}; retry later with the same idempotency key"
             extra["queue"] = error.queue
+        elif isinstance(error, SubmissionNotConfirmed):
+            detail = (
+                f"job {error.job_id} was written, but {error.acknowledged} of {error.required} "
+                "replica(s) confirmed it in time: it may exist, or be lost in a failover. Retry "
+                "with the same idempotency key to get this job if it exists (a retry without a "
+                "key may create a second job)"
+            )
+            extra.update(jobId=error.job_id, mayExist=True)
+        elif isinstance(error, NotReplicated):
+            detail = (
+                "the change was written, but not confirmed by enough replicas in time: it may "
+                "or may not stand after a failover; read the job before trying again"
+            )
         else:
             # The cause (a host, a port) goes to the log, not to the client.
             detail = "the job store is unavailable; retry shortly with the same idempotency key"

@@ -77,10 +77,16 @@ class SmtpSink:
         *,
         smtputf8: bool = True,
         reply_to_recipient: RecipientReply | None = None,
+        server_hostname: str | None = None,
     ) -> None:
         self.handler = _Handler(on_message, reply_to_recipient)
+        # ``server_hostname`` spares a name lookup per connection (``socket.getfqdn()``).
         self.controller = Controller(
-            self.handler, hostname=host, port=port, enable_SMTPUTF8=smtputf8
+            self.handler,
+            hostname=host,
+            port=port,
+            enable_SMTPUTF8=smtputf8,
+            server_hostname=server_hostname,
         )
         self.host, self.port = host, port
 

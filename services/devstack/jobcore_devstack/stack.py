@@ -1,15 +1,18 @@
 """``jobcore-stack`` (``make run``): Redis, SMTP sink, API, worker and scheduler as one group.
 
 Redis comes from ``REDIS_URL``; without it an embedded ``redis-server`` runs with its data
-under ``var/redis`` and its URL written to ``var/redis.url`` for other commands. Without
-``SMTP_URL`` an SMTP sink on loopback logs each message it receives. On Ctrl-C the
-services stop in reverse order — workers first, Redis last.
+under ``var/redis`` and its URL written to ``var/redis.url`` for other commands, supervised
+like the other services: if it dies it is restarted on the same port from the same data
+(its AOF), and the API and workers reconnect by themselves. Without ``SMTP_URL`` an SMTP
+sink on loopback logs each message it receives. On Ctrl-C the services stop in reverse
+order — workers first, Redis last.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 from jobcore.settings import ENV, REDIS_URL_FILE, Settings
@@ -17,7 +20,7 @@ from jobcore.startup import refuse_to_start_on_configuration_errors
 from jobcore_devstack.redis_server import RedisServer, describe_redis_server, free_port
 from jobcore_devstack.smtp_sink import ReceivedMail, SmtpSink
 from jobcore_devstack.stack_lock import StackLock
-from jobcore_devstack.supervisor import Service, Supervisor, say
+from jobcore_devstack.supervisor import STOP_TIMEOUT, Service, Supervisor, say
 
 #: Port of the SMTP sink when it is free (a free one is picked otherwise).
 SMTP_SINK_PORT = 1025
@@ -34,6 +37,33 @@ def _log_mail(mail: ReceivedMail) -> None:
         f"{mail.message['Subject']!r} Message-ID {mail.message['Message-ID']} "
         f"job {mail.job_id}",
     )
+
+
+class EmbeddedRedis(Service):
+    """The embedded ``redis-server`` as a supervised service: started first, stopped last,
+    and restarted from its data directory (same port, same AOF) when it dies."""
+
+    def __init__(self, server: RedisServer, env: dict[str, str]) -> None:
+        super().__init__("redis", [], env)
+        self.server = server
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        try:
+            self.server.start()
+        except RuntimeError as exc:
+            # Counted as a death on the supervisor's next look (it gives up after five).
+            say(self.name, f"could not start: {exc}", self.color)
+        self.process = self.server.process
+        if self.alive():
+            assert self.process is not None
+            say(self.name, f"started (pid {self.process.pid}) on {self.server.url}", self.color)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        if self.alive():
+            self.server.stop()
+            say(self.name, "stopped", self.color)
 
 
 def main() -> None:
@@ -54,11 +84,12 @@ def run_stack(settings: Settings) -> int:
     url_file = var_dir / REDIS_URL_FILE
     env = dict(os.environ, PYTHONUNBUFFERED="1")
 
+    supervisor = Supervisor()
     redis_server = None
     if os.environ.get("REDIS_URL"):
         say("stack", f"using Redis at {os.environ['REDIS_URL']}")
     else:
-        redis_server = RedisServer(var_dir / "redis").start()
+        redis_server = RedisServer(var_dir / "redis")
         url_file.write_text(redis_server.url + "\n")
         env["REDIS_URL"] = redis_server.url
         say(
@@ -66,6 +97,7 @@ def run_stack(settings: Settings) -> int:
             f"embedded {describe_redis_server()} on {redis_server.url} "
             f"(AOF in {var_dir / 'redis'}); URL written to {url_file}",
         )
+        supervisor.add(EmbeddedRedis(redis_server, env))
 
     sink = None
     if not os.environ.get("SMTP_URL"):
@@ -76,7 +108,6 @@ def run_stack(settings: Settings) -> int:
         env[ENV["smtp_url"]] = sink.url
         say("smtp-sink", f"SMTP sink listening on {sink.url}")
 
-    supervisor = Supervisor()
     supervisor.add(Service("api", [_script("jobcore-api")], env))
     supervisor.add(Service("worker", [_script("jobcore-worker")], env))
     for extra in _optional_services(env):
@@ -89,9 +120,7 @@ def run_stack(settings: Settings) -> int:
         if sink:
             sink.stop()
         if redis_server:
-            redis_server.stop()
             url_file.unlink(missing_ok=True)
-            say("redis", "stopped")
 
 
 def _optional_services(env: dict[str, str]) -> list[Service]:

@@ -10,6 +10,8 @@ import threading
 
 import structlog
 
+from jobcore.errors import StoreUnavailable
+from jobcore.outages import Backoff, StoreOutage
 from jobcore.presence import Heartbeat
 from jobcore.runtime import Runtime
 
@@ -30,12 +32,22 @@ class SchedulerPresence:
         return self
 
     def _run(self) -> None:
+        outage = StoreOutage("scheduler heartbeat")
+        backoff = Backoff()
         while True:
+            pause = self.interval
             try:
                 self.heartbeat.beat()
-            except Exception as exc:
-                log.warning("scheduler heartbeat failed", error=str(exc))
-            if self._stop.wait(self.interval):
+            except StoreUnavailable as exc:
+                # One line per outage; tries back off up to the beat interval.
+                outage.failed(exc)
+                pause = min(backoff.next(), self.interval)
+            except Exception:
+                log.exception("scheduler heartbeat failed")
+            else:
+                outage.succeeded()
+                backoff.reset()
+            if self._stop.wait(pause):
                 return
 
     def stop(self) -> None:

@@ -20,6 +20,7 @@ import pendulum
 import structlog
 
 from jobcore.model.catalogue import load_job_types
+from jobcore.outages import set_process_kind
 from jobcore.runtime import build_runtime
 from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import Settings
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     with refuse_to_start_on_configuration_errors("scheduler"):
         settings = Settings.from_env()
         configure_logging(settings.log_level, service="scheduler", redact=settings.redacted_fields)
+        set_process_kind("scheduler")
         configure_tracing("jobcore-scheduler")
         runtime = build_runtime(settings, job_types=load_job_types(settings.job_modules))
         book = ScheduleBook(runtime)

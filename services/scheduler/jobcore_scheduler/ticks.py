@@ -13,12 +13,13 @@ from datetime import datetime
 import structlog
 
 from jobcore.errors import JobcoreError, StoreUnavailable
+from jobcore.outages import Backoff, StoreOutage
 from jobcore.scheduling.schedules import Schedule, ScheduleBook
 
 #: How long a tick keeps trying to submit while Redis is unavailable, in seconds. Well under
 #: a minute: the next tick must not be delayed by this one.
 TICK_RETRY_SECONDS = 20.0
-#: Pause between those tries, in seconds.
+#: Longest pause between those tries, in seconds (from 0.1 s, doubling).
 TICK_RETRY_PAUSE = 1.0
 
 log = structlog.get_logger("jobcore.scheduler")
@@ -37,6 +38,8 @@ class TickHandler:
         self.book = book
         self.retry_for = retry_for
         self.pause = pause
+        #: Every schedule's tries share one outage: logged once, not once per try.
+        self.outage = StoreOutage("scheduler ticks")
 
     def __call__(self, now: datetime) -> None:
         for schedule, fired_at in self.book.due(now):
@@ -45,15 +48,17 @@ class TickHandler:
     def fire(self, schedule: Schedule, fired_at: datetime) -> None:
         deadline = time.monotonic() + self.retry_for
         context = {"schedule": schedule.name, "fire_time": fired_at.isoformat()}
+        backoff = Backoff(longest=self.pause)
         while True:
             try:
                 fired = self.book.fire(schedule, fired_at)
             except StoreUnavailable as exc:
-                if time.monotonic() + self.pause > deadline:
+                self.outage.failed(exc)
+                pause = backoff.next()
+                if time.monotonic() + pause > deadline:
                     log.error("schedule tick lost: the store stayed unavailable", **context)
                     return
-                log.warning("store unavailable; trying the tick again", error=str(exc), **context)
-                time.sleep(self.pause)
+                time.sleep(pause)
                 continue
             except JobcoreError as exc:
                 log.error("schedule tick refused", error=str(exc), **context)
@@ -61,6 +66,7 @@ class TickHandler:
             except Exception:
                 log.exception("schedule tick failed", **context)
                 return
+            self.outage.succeeded()
             log.info(
                 "schedule fired",
                 job_id=fired.accepted.job_id,

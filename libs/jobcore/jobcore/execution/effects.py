@@ -1,7 +1,9 @@
 """The side-effect guard: each external effect of a job happens at most once.
 
 A reservation per (job, effect) is taken with ``HSETNX`` in the job's effects hash (kept
-as long as the record) before the effect runs:
+as long as the record) before the effect runs; with ``JOBCORE_MIN_REPLICAS_ACK`` the effect
+waits until replicas confirm the reservation (a failover must not forget it), trying again
+through outages: a try that finds its own reservation (its ``token``) goes on with it.
 
 - reserved now → run it; success records the outcome (``done``); a definite error
   releases the reservation so a retry may try again; an ambiguous error (the effect may
@@ -14,11 +16,13 @@ as long as the record) before the effect runs:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from jobcore.clock import now_ms
 from jobcore.errors import JobcoreError
+from jobcore.outages import StoreOutage
 from jobcore.store import effect_reservations
 from jobcore.store.executor import Executor
 
@@ -26,6 +30,10 @@ T = TypeVar("T")
 
 #: Prefix of every failure reason that asks a human to check an effect.
 HUMAN_CHECK_PREFIX = "needs a human check"
+
+
+#: Reservations of this process waiting out an outage or their replicas' confirmation.
+_RESERVATIONS = StoreOutage("effect reservations")
 
 
 class HumanCheckRequired(JobcoreError):
@@ -47,8 +55,15 @@ class EffectGuard:
         is_ambiguous: Callable[[BaseException], bool] = lambda exc: False,
     ) -> T:
         """Run ``action`` unless this effect already ran (or may have) for this job."""
-        pending = {"status": "pending", "attempt": self.attempt, "at": now_ms()}
-        reserved = self.executor.run(effect_reservations.reserve(self.job_id, name, pending))
+        pending = {
+            "status": "pending",
+            "attempt": self.attempt,
+            "at": now_ms(),
+            "token": uuid.uuid4().hex,
+        }
+        reserved = _RESERVATIONS.wait_out(
+            lambda: self.executor.run(effect_reservations.reserve(self.job_id, name, pending))
+        )
         if not reserved:
             return cast(T, self._reuse(name))
         try:

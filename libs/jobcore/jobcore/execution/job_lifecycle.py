@@ -4,7 +4,6 @@ dead-letters jobs through their records, and binds implementations to specs."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -14,21 +13,19 @@ from dramatiq.middleware import Middleware, Shutdown, SkipMessage, TimeLimitExce
 
 from jobcore.broker import release_on_ack
 from jobcore.clock import now_ms
-from jobcore.errors import ConfigurationError, JobInterrupted, PermanentError, StoreUnavailable
+from jobcore.errors import ConfigurationError, JobInterrupted, NotReplicated, PermanentError
 from jobcore.execution.context import JobContext, set_current_job
 from jobcore.execution.effects import EffectGuard, HumanCheckRequired
 from jobcore.message_options import DELAYED_OPTION, GENERATION_OPTION
 from jobcore.model.backoff import Backoff
 from jobcore.model.specs import JobSpec, JobTypes
 from jobcore.model.states import AttemptOutcome
+from jobcore.outages import StoreOutage
 from jobcore.runtime import Runtime
+from jobcore.store.transitions import Finished
 
 #: A job implementation: takes the job's context, returns a JSON-serialisable result.
 JobFunction = Callable[[JobContext], Any]
-
-#: First and longest pause while the store is unreachable mid-transition, in seconds.
-STORE_RETRY_FIRST = 0.1
-STORE_RETRY_MAX = 2.0
 
 log = structlog.get_logger("jobcore.worker")
 
@@ -72,16 +69,15 @@ def attempt_outcome(
     return AttemptOutcome.RETRYING
 
 
-def until_stored(action: Callable[[], Any], what: str) -> Any:
-    """Run a store call, waiting out a Redis outage: a transition must not be dropped."""
-    pause = STORE_RETRY_FIRST
-    while True:
-        try:
-            return action()
-        except StoreUnavailable as exc:
-            log.warning("store unavailable, retrying", transition=what, error=str(exc))
-            time.sleep(pause)
-            pause = min(pause * 2, STORE_RETRY_MAX)
+#: Record transitions of this process's worker threads waiting out an outage: one outage
+#: is logged once for all of them (``jobcore.outages``).
+_TRANSITIONS = StoreOutage("record transitions")
+
+
+def until_stored(action: Callable[[], Any]) -> Any:
+    """Run a store call, waiting out a Redis outage (or replicas slow to confirm it): a
+    transition must not be dropped. Tries back off from 0.1 s doubling to 2 s."""
+    return _TRANSITIONS.wait_out(action)
 
 
 class JobLifecycle(Middleware):
@@ -124,7 +120,7 @@ class JobLifecycle(Middleware):
             log.info("message returned to its queue: shutting down", job_id=job_id)
             raise SkipMessage("shutting down")
         wid = self.worker_id()
-        start = until_stored(lambda: self.store.start(job_id, generation, wid), "start")
+        start = until_stored(lambda: self.store.start(job_id, generation, wid))
         if start.outcome != "started":
             log.info("message skipped", job_id=job_id, reason=start.outcome, detail=start.reason)
             raise SkipMessage(start.outcome)
@@ -138,8 +134,7 @@ class JobLifecycle(Middleware):
                     AttemptOutcome.FAILED_PERMANENTLY,
                     error=reason,
                     failed_reason=reason,
-                ),
-                "fail",
+                )
             )
             log.error("job failed", job_id=job_id, failed_reason=reason)
             raise SkipMessage("damaged record")
@@ -221,22 +216,30 @@ class JobLifecycle(Middleware):
                 details["next_attempt_at"] = now_ms() + delay
             else:
                 details["failed_reason"] = _failed_reason(outcome, job, exception, error)
-        finished = until_stored(
-            lambda: self.store.finish(job.id, job.generation, job.worker_id, outcome, **details),
-            str(outcome),
-        )
+        unconfirmed: list[Finished] = []
+
+        def finish() -> Finished:
+            try:
+                return self.store.finish(job.id, job.generation, job.worker_id, outcome, **details)
+            except NotReplicated as exc:
+                assert isinstance(exc.reply, Finished)
+                unconfirmed.append(exc.reply)
+                raise
+
+        finished = until_stored(finish)
+        if not finished.recorded and unconfirmed and unconfirmed[0].recorded:
+            # An earlier try wrote the end and it survived: its message is still needed.
+            finished = unconfirmed[0]
         if finished.again is not None:
             again = finished.again
-            until_stored(
-                lambda: self.runtime.jobs.enqueue_again(again, delay_ms=delay or None), "enqueue"
-            )
+            until_stored(lambda: self.runtime.jobs.enqueue_again(again, delay_ms=delay or None))
         _log_end(job, outcome, details, delay)
 
     def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
         # A delayed message moved to its ready queue carries the flag but no delay.
         if delay is None and message.options.get(DELAYED_OPTION):
             generation = message.options.get(GENERATION_OPTION)
-            until_stored(lambda: self.store.confirm_ready(message.message_id, generation), "ready")
+            until_stored(lambda: self.store.confirm_ready(message.message_id, generation))
 
 
 def _log_end(job: JobContext, outcome: AttemptOutcome, details: dict[str, Any], delay: int) -> None:

@@ -9,6 +9,7 @@ process's heartbeat (``jobcore.presence``) every ``heartbeat_interval`` and, eve
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,8 +17,9 @@ import dramatiq
 import structlog
 from dramatiq.middleware import Middleware
 
-from jobcore.clock import now_ms
+from jobcore.errors import StoreUnavailable
 from jobcore.execution.recovery import Sweeper
+from jobcore.outages import Backoff, StoreOutage, set_process_kind
 from jobcore.presence import Heartbeat
 from jobcore.runtime import Runtime
 from jobcore.store import lease
@@ -47,6 +49,7 @@ class WorkerPresence(Middleware):
         return self.heartbeat.id if self.heartbeat else ""
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        set_process_kind("worker")
         self.heartbeat = Heartbeat(self.runtime, "worker", self.queues, self.in_flight)
         self.heartbeat.beat()
 
@@ -74,15 +77,28 @@ class WorkerPresence(Middleware):
         settings = self.runtime.settings
         lease_ms = int(settings.sweep_interval * LEASE_INTERVALS * 1000)
         sweeper = Sweeper(self.runtime)
+        outage = StoreOutage("presence and sweepers")
+        backoff = Backoff()
         next_sweep = 0.0
-        while not self._stop.wait(0 if next_sweep == 0.0 else settings.heartbeat_interval):
+        pause = 0.0
+        while not self._stop.wait(pause):
+            pause = settings.heartbeat_interval
+            began = outage.began()
             try:
                 self.heartbeat.beat()
-                now = now_ms() / 1000
+                now = time.monotonic()
                 if now >= next_sweep:
                     next_sweep = now + settings.sweep_interval
                     holder = self.heartbeat.id
                     if self.runtime.executor.run(lease.renew(SWEEPER_LEASE, holder, lease_ms)):
                         sweeper.sweep()
-            except Exception as exc:
-                log.warning("presence loop error", error=str(exc))
+            except StoreUnavailable as exc:
+                # Try again sooner than a beat at first, then back off (one line per outage).
+                outage.failed(exc)
+                pause = min(backoff.next(), settings.heartbeat_interval)
+                continue
+            except Exception:
+                log.exception("presence loop error", worker_id=self.heartbeat.id)
+                continue
+            outage.succeeded(began)
+            backoff.reset()

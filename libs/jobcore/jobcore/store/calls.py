@@ -20,14 +20,28 @@ class Commands:
     commands: tuple[tuple[Any, ...], ...]
 
 
+@dataclass(frozen=True)
+class Replicated:
+    """A call whose write counts only once enough replicas confirm it (``replication.py``):
+    the executor waits for them on the same connection, right after the call, and throws
+    ``NotReplicated`` into the operation when too few confirm in time."""
+
+    call: ScriptCall | Commands
+
+
 #: What an operation yields to its executor.
-Call = ScriptCall | Commands
+Call = ScriptCall | Commands | Replicated
 #: An operation: yields calls, receives each reply, returns its result.
 Operation = Generator[Call, Any, T]
 
 
 def commands(*items: Sequence[Any]) -> Commands:
     return Commands(tuple(tuple(item) for item in items))
+
+
+def replicated(call: ScriptCall | Commands) -> Replicated:
+    """``call``, confirmed by the replicas ``JOBCORE_MIN_REPLICAS_ACK`` asks for."""
+    return Replicated(call)
 
 
 def single(call: Call) -> Operation[Any]:

@@ -7,13 +7,24 @@ import json
 from typing import Any
 
 from jobcore.store import keys
-from jobcore.store.calls import Operation, commands
+from jobcore.store.calls import Operation, commands, replicated
 
 
 def reserve(job_id: str, effect: str, reservation: dict[str, Any]) -> Operation[bool]:
-    """Take the reservation unless one exists; whether this call took it."""
-    (taken,) = yield commands(("HSETNX", keys.job_effects(job_id), effect, json.dumps(reservation)))
-    return bool(taken)
+    """Take the reservation unless one exists, confirmed by the replicas before the effect
+    may run; whether it is this reservation's: taken now, or by an earlier try of it (same
+    ``token``) whose confirmation failed."""
+    key = keys.job_effects(job_id)
+    taken, found = yield replicated(
+        commands(("HSETNX", key, effect, json.dumps(reservation)), ("HGET", key, effect))
+    )
+    if taken:
+        return True
+    try:
+        existing = json.loads(found) if found else {}
+    except ValueError:
+        return False
+    return isinstance(existing, dict) and existing.get("token") == reservation.get("token")
 
 
 def record(job_id: str, effect: str, reservation: dict[str, Any]) -> Operation[None]:

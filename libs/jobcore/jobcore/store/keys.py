@@ -43,6 +43,10 @@ WORKERS = PREFIX + "workers"
 LEASE = PREFIX + "lease:{name}"
 #: Hash: a schedule's latest fire time (``fireTime``, epoch ms) and the job it made (``jobId``).
 SCHEDULE_LAST_RUN = PREFIX + "schedule:{name}:last"
+#: String: written (``INCR``) right before each ``WAIT`` for replicas, so the ``WAIT`` covers
+#: everything the call before it read as well as wrote (a replayed job, a reservation found
+#: taken): a write at the primary's current offset, on the waiting connection.
+REPLICATION_MARK = PREFIX + "replicated"
 
 # --- Dramatiq's keys (its Redis broker writes them; Jobcore writes ready queues too) -------
 

@@ -11,6 +11,7 @@ shared prelude (the key builders of ``keys.lua_prelude``, the vocabulary of
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +46,11 @@ class LuaScript:
     #: The name of the trailing ``KEYS[n...]`` list, if the script takes one.
     rest_of_keys: str | None
     source: str
+
+    @property
+    def sha(self) -> str:
+        """The SHA1 digest ``EVALSHA`` names the script by."""
+        return hashlib.sha1(self.source.encode()).hexdigest()
 
     def call(
         self,

@@ -8,11 +8,11 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from jobcore.errors import InvalidTransition, JobNotFound
+from jobcore.errors import InvalidTransition, JobNotFound, NotReplicated, SubmissionNotConfirmed
 from jobcore.model.records import stored_json
 from jobcore.model.states import CANCELLABLE, RETRYABLE, AttemptOutcome, FailureKind
 from jobcore.store import keys, scripts
-from jobcore.store.calls import Operation
+from jobcore.store.calls import Operation, replicated
 
 #: Reason recorded when a job's deliveries pass its cap; ``%d`` is the delivery count.
 DELIVERY_CAP_REASON = (
@@ -117,10 +117,11 @@ class Finished:
 def create(
     job: NewJob, idempotency: IdempotencyKey | None = None, message: ReadyMessage | None = None
 ) -> Operation[CreateOutcome]:
-    """Record an accepted job (and, with ``message``, enqueue it) in one script."""
+    """Record an accepted job (and, with ``message``, enqueue it) in one script, confirmed
+    by the replicas (``SubmissionNotConfirmed`` names the job that may exist otherwise)."""
     fields = asdict(job)
     fields["run_at"] = "" if job.run_at is None else job.run_at
-    reply = yield scripts.CREATE.call(
+    call = scripts.CREATE.call(
         keys={
             "job": keys.job(job.id),
             "sequence": keys.SEQUENCE,
@@ -140,6 +141,11 @@ def create(
             "message_body": message.body if message else "",
         },
     )
+    try:
+        reply = yield replicated(call)
+    except NotReplicated as unconfirmed:
+        written = unconfirmed.reply
+        raise SubmissionNotConfirmed(written[1] if written else job.id, unconfirmed) from None
     return CreateOutcome(reply[0], reply[1], reply[2] if len(reply) > 2 else "")
 
 
@@ -190,21 +196,34 @@ def finish(
     next_attempt_at: int | None = None,
     failed_reason: str = "",
 ) -> Operation[Finished]:
-    """Record how an attempt ended (see ``lua/finish.lua``)."""
-    reply = yield scripts.FINISH.call(
-        keys={"job": keys.job(job_id), "due": keys.DUE},
-        args={
-            "job_id": job_id,
-            "generation": generation,
-            "worker_id": worker_id,
-            "now": now,
-            "outcome": outcome,
-            "result_json": stored_json(result) if outcome is AttemptOutcome.COMPLETED else "",
-            "attempt_error": error,
-            "next_attempt_at": "" if next_attempt_at is None else next_attempt_at,
-            "failed_reason": failed_reason,
-        },
+    """Record how an attempt ended (see ``lua/finish.lua``), confirmed by the replicas. An
+    unconfirmed end raises ``NotReplicated`` whose ``reply`` is the ``Finished`` it wrote
+    (a retry that finds the end already written needs its message)."""
+    call = replicated(
+        scripts.FINISH.call(
+            keys={"job": keys.job(job_id), "due": keys.DUE},
+            args={
+                "job_id": job_id,
+                "generation": generation,
+                "worker_id": worker_id,
+                "now": now,
+                "outcome": outcome,
+                "result_json": stored_json(result) if outcome is AttemptOutcome.COMPLETED else "",
+                "attempt_error": error,
+                "next_attempt_at": "" if next_attempt_at is None else next_attempt_at,
+                "failed_reason": failed_reason,
+            },
+        )
     )
+    try:
+        reply = yield call
+    except NotReplicated as unconfirmed:
+        unconfirmed.reply = _finished(job_id, unconfirmed.reply)
+        raise
+    return _finished(job_id, reply)
+
+
+def _finished(job_id: str, reply: list[str]) -> Finished:
     if reply[0] == "lost":
         return Finished(False)
     return Finished(True, _reenqueue(job_id, reply))
@@ -218,9 +237,12 @@ def set_progress(job_id: str, worker_id: str, progress: int) -> Operation[bool]:
 
 
 def cancel(job_id: str, now: int) -> Operation[None]:
-    """Cancel a pending job; ``JobNotFound`` or ``InvalidTransition`` otherwise."""
-    reply = yield scripts.CANCEL.call(
-        keys={"job": keys.job(job_id), "due": keys.DUE}, args={"job_id": job_id, "now": now}
+    """Cancel a pending job, confirmed by the replicas; ``JobNotFound`` or
+    ``InvalidTransition`` otherwise."""
+    reply = yield replicated(
+        scripts.CANCEL.call(
+            keys={"job": keys.job(job_id), "due": keys.DUE}, args={"job_id": job_id, "now": now}
+        )
     )
     _raise_unless(job_id, reply, "cancel", CANCELLABLE)
 

@@ -19,6 +19,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -52,6 +53,16 @@ JOBS_SUBMITTED = Counter(
     "jobcore_jobs_submitted_total",
     "Jobs accepted (idempotent replays excluded), by type.",
     ["type"],
+)
+
+# --- every process that waits out outages (``jobcore.outages``) ----------------------
+
+STORE_UP = Gauge(
+    "jobcore_store_up",
+    "1 while this kind of process reaches Redis, 0 while one of its loops waits out an "
+    "outage (the most recent report of any of its processes).",
+    ["kind"],
+    multiprocess_mode="mostrecent",
 )
 
 # --- workers -------------------------------------------------------------------------
@@ -138,6 +149,7 @@ __all__ = [
     "JOBS_SUCCEEDED",
     "JOB_DURATION",
     "JOB_OUTCOMES",
+    "STORE_UP",
     "declare_job_types",
     "exposition_registry",
     "render",
