@@ -61,3 +61,27 @@ def test_the_declared_parameters_still_work(api):
     )
     assert api.simulate_get("/jobs/dead", query_string="type=dummy&limit=5").status_code == 200
     assert api.simulate_delete("/jobs/dead", query_string="type=csv-export").status_code == 200
+
+
+def test_a_filter_sent_in_the_body_of_a_bulk_purge_purges_nothing(api, runtime, worker):
+    job_id = submit(api, {"type": "dummy", "payload": {"alwaysFail": True}, "maxAttempts": 1})[
+        "jobId"
+    ]
+    wait_for_state(runtime, job_id, "failed")
+    result = api.simulate_delete("/jobs/dead", json={"type": "email"})
+    assert result.status_code == 422, result.text
+    assert "takes no body" in result.json["errors"][0]["detail"]
+    assert '"type"' in result.json["errors"][0]["detail"]
+    assert runtime.store.get(job_id).state == "failed"
+
+
+def test_a_cancel_refuses_a_body_but_takes_an_empty_object(api):
+    job_id = submit(api, {"type": "dummy", "payload": {}, "delaySeconds": 600})["jobId"]
+    for body in ('{"reason": "x"}', "[]", "not json"):
+        result = api.simulate_post(
+            f"/jobs/{job_id}/cancel", body=body, headers={"Content-Type": "application/json"}
+        )
+        assert result.status_code == 422, (body, result.text)
+    assert api.simulate_get(f"/jobs/{job_id}").json["state"] == "delayed"
+    result = api.simulate_post(f"/jobs/{job_id}/cancel", json={})
+    assert result.status_code == 200, result.text

@@ -13,6 +13,7 @@ from jobcore.settings import Settings
 from jobcore.submit_flow import SubmitFlow
 from jobcore_api import auth, observability, openapi, problems, resources
 from jobcore_api.query_parameters import QueryParameterCheck
+from jobcore_api.request_body import NoBodyCheck
 from jobcore_api.routes import ROUTES
 
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     if api_keys:
         middleware.append(auth.ApiKeyAuth(api_keys))
     middleware.append(QueryParameterCheck())
+    middleware.append(NoBodyCheck(settings.max_body_bytes))
 
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True

@@ -9,15 +9,21 @@ than the limit and no further.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import falcon
 
+from jobcore.errors import InvalidRequest, Problem
+from jobcore.intake.schema_messages import names
 from jobcore.intake.strict_json import parse_strict
 from jobcore_api.problems import problem
+from jobcore_api.routes import route_for
 
 #: Bytes read from a chunked body per call.
 READ_CHUNK = 64 * 1024
+#: A body that asks for nothing: empty, blank, or an empty JSON object.
+_NOTHING = re.compile(rb"\s*(\{\s*\})?\s*")
 
 
 def _read_bounded(req: falcon.Request, max_bytes: int) -> bytes:
@@ -63,3 +69,29 @@ def read_json(req: falcon.Request, max_bytes: int, max_depth: int) -> Any:
         return parse_strict(raw, max_depth)
     except ValueError as exc:
         raise problem(falcon.HTTP_400, "Malformed JSON", str(exc)) from exc
+
+
+class NoBodyCheck:
+    """Falcon middleware refusing a body sent to an operation that takes none (``422``).
+
+    Ignoring it would let a filter put in the wrong place widen what a request does:
+    ``DELETE /jobs/dead`` with ``{"type": "email"}`` in its body used to purge every dead
+    letter. An empty body, or ``{}``, asks for nothing and is taken.
+    """
+
+    def __init__(self, max_body_bytes: int) -> None:
+        self.max_body_bytes = max_body_bytes
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
+    ) -> None:
+        if resource is None or req.method in ("GET", "HEAD"):
+            return
+        route = route_for(req.uri_template, req.method)
+        if route is None or route.body is not None:
+            return
+        if _NOTHING.fullmatch(_read_bounded(req, self.max_body_bytes)):
+            return
+        where = f"; send its options in the query: {names(route.query)}" if route.query else ""
+        detail = f"{req.method} {route.path} takes no body{where}"
+        raise InvalidRequest([Problem("", detail)])

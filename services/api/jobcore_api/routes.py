@@ -72,6 +72,9 @@ class Route:
             found.add(403)
         if self.body is not None:
             found |= {400, 413, 415, 422}
+        elif self.method not in ("GET", "HEAD"):
+            # A body sent to an operation that takes none.
+            found.add(422)
         if self.query:
             found.add(422)
         return tuple(sorted(found))
