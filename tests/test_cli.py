@@ -161,13 +161,30 @@ def test_without_redis_url_or_the_file_of_make_run_it_names_no_redis_and_says_so
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:6379", "redis://127.0.0.1:notaport/0", "redis://:6379", "localhost"]
+    "url",
+    [
+        "http://127.0.0.1:6379",
+        "redis://127.0.0.1:notaport/0",
+        "redis://:6379",
+        "localhost",
+        "redis://127.0.0.1:1/0?foo=bar",
+        "redis://127.0.0.1:1/0?socket_timeout=abc",
+        "redis://127.0.0.1:1/2147483648",
+    ],
 )
 def test_a_malformed_redis_url_is_a_json_error_not_a_traceback(env, url):
     result = jobcore(dict(env, REDIS_URL=url), "jobs")
     found = problem(result, 2)
     assert found["title"] == "Configuration error" and "REDIS_URL" in found["detail"]
     assert "Traceback" not in result.stderr
+
+
+def test_a_database_the_redis_lacks_is_a_configuration_error(env):
+    url = env["REDIS_URL"].rsplit("/", 1)[0] + "/16"
+    found = problem(jobcore(dict(env, REDIS_URL=url), "jobs"), 2)
+    assert found["title"] == "Configuration error", found
+    assert "a database this Redis does not have" in found["detail"]
+    assert "REDIS_URL" in found["detail"]
 
 
 def test_answers_are_one_line_of_json(env):

@@ -65,12 +65,34 @@ def test_a_sentinel_url_with_only_a_password_and_tls_options():
         ),
         ("rediss+sentinel://s1/jobcore?ssl_cert_reqs=maybe", "ssl_cert_reqs must be one of"),
         ("sentinel://s1/jobcore", "must start with one of"),
+        ("redis://h:6379/0?foo=bar", "unknown option(s) foo"),
+        ("redis://h:6379/0?socket_timeout=abc", "JOBCORE_REDIS_TIMEOUT"),
+        ("redis://h:6379/0?retry_on_timeout=yes", "JOBCORE_REDIS_TIMEOUT"),
+        ("redis://h:6379/0?max_connections=many", "max_connections must be"),
+        ("redis://h:6379/0?protocol=4", "protocol must be"),
+        ("redis://h:6379/0?ssl_cert_reqs=none", "only with rediss://"),
+        ("rediss://h:6379/0?ssl_cert_reqs=maybe", "ssl_cert_reqs must be one of"),
+        ("redis://h:6379/2147483648", "0-2147483647"),
+        ("unix:///run/redis.sock?db=-1", "0-2147483647"),
     ],
 )
 def test_a_malformed_redis_url_stops_the_process_at_start_saying_what_to_fix(url, says):
     with pytest.raises(ConfigurationError, match="REDIS_URL") as refused:
         Settings.from_env({"REDIS_URL": url})
     assert says in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://h:6379/3?client_name=jobcore&socket_keepalive=true&max_connections=64",
+        "rediss://:pw@h:6380/0?ssl_cert_reqs=none&ssl_check_hostname=false",
+        "rediss://h/0?ssl_ca_certs=/etc/ca.pem&ssl_certfile=c.pem&ssl_keyfile=k.pem",
+        "unix:///run/redis.sock?db=2&protocol=3",
+    ],
+)
+def test_a_direct_url_takes_its_documented_options(url):
+    assert Settings.from_env({"REDIS_URL": url}).redis_url == url
 
 
 def test_a_refused_url_never_shows_its_passwords():

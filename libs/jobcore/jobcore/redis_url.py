@@ -29,6 +29,15 @@ DEFAULT_SENTINEL_PORT = 26379
 SENTINEL_OPTIONS = ("sentinel_username", "sentinel_password", "ssl_ca_certs", "ssl_cert_reqs")
 #: Values of ``ssl_cert_reqs``.
 CERT_REQS = ("required", "optional", "none")
+#: Options a URL of one Redis takes after ``?`` (``db`` too, for ``unix://``).
+DIRECT_OPTIONS = ("db", "client_name", "protocol", "socket_keepalive", "max_connections")
+#: Options of a ``rediss://`` URL besides those.
+TLS_OPTIONS = ("ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname")
+#: redis-py's options that would override Jobcore's bound on every call.
+TIMEOUT_OPTIONS = ("socket_timeout", "socket_connect_timeout", "timeout", "retry_on_timeout")
+#: Redis numbers its databases with a C int.
+MAX_DB = 2**31 - 1
+_BOOLEANS = ("true", "false", "yes", "no", "1", "0")
 
 
 class RedisUrlError(ValueError):
@@ -154,7 +163,9 @@ def direct_url_problem(url: str) -> str | None:
         schemes = ", ".join(f"{s}://" for s in SCHEMES)
         return f"{shown!r} is not a Redis URL: it must start with one of {schemes}"
     if parts.scheme == "unix":
-        return None if parts.path else f"{shown!r} names no socket path"
+        if not parts.path:
+            return f"{shown!r} names no socket path"
+        return _direct_options_problem(shown, parts.scheme, parts.query)
     if not parts.hostname:
         return f"{shown!r} names no host"
     if port == 0:
@@ -162,6 +173,42 @@ def direct_url_problem(url: str) -> str | None:
     db = parts.path.strip("/")
     if db and not db.isdigit():
         return f"{shown!r}: the database after the host must be a number, not {db!r}"
+    if db and int(db) > MAX_DB:
+        return f"{shown!r}: the database must be 0-{MAX_DB}"
+    return _direct_options_problem(shown, parts.scheme, parts.query)
+
+
+def _direct_options_problem(shown: str, scheme: str, query: str) -> str | None:
+    """What is wrong with the options after ``?`` of a URL of one Redis: redis-py would
+    take an unknown one as a keyword and fail on every call, not at start."""
+    allowed = DIRECT_OPTIONS + (TLS_OPTIONS if scheme == "rediss" else ())
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name in TIMEOUT_OPTIONS:
+            return (
+                f"{shown!r}: {name} is Jobcore's to set; use JOBCORE_REDIS_TIMEOUT "
+                "(every call fails within it)"
+            )
+        if name in TLS_OPTIONS and name not in allowed:
+            return f"{shown!r}: {name} is a TLS option, only with rediss://"
+        if name not in allowed:
+            return f"{shown!r}: unknown option(s) {name} (it takes {', '.join(allowed)})"
+        problem = _option_value_problem(name, value)
+        if problem:
+            return f"{shown!r}: {problem}"
+    return None
+
+
+def _option_value_problem(name: str, value: str) -> str | None:
+    if name == "db" and not (value.isdigit() and int(value) <= MAX_DB):
+        return f"db must be 0-{MAX_DB}"
+    if name == "protocol" and value not in ("2", "3"):
+        return "protocol must be 2 or 3"
+    if name == "max_connections" and not (value.isdigit() and int(value) > 0):
+        return "max_connections must be a whole number above 0"
+    if name in ("socket_keepalive", "ssl_check_hostname") and value.lower() not in _BOOLEANS:
+        return f"{name} must be one of {', '.join(_BOOLEANS)}"
+    if name == "ssl_cert_reqs" and value not in CERT_REQS:
+        return f"ssl_cert_reqs must be one of {', '.join(CERT_REQS)}"
     return None
 
 

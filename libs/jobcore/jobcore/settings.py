@@ -154,8 +154,11 @@ class Settings:
         "REDIS_URL",
         "Redis for records and the broker (`rediss://` for TLS, `unix://` for a socket, "
         "`redis+sentinel://[:password@]host:port,host:port/service_name[/db]` for a primary "
-        "found through Sentinel, see Running at scale); a malformed URL stops a process at "
-        "start with one line saying why",
+        "found through Sentinel, see Running at scale); options after `?`: `db`, "
+        "`client_name`, `protocol`, `socket_keepalive`, `max_connections`, and with "
+        "`rediss://` `ssl_cert_reqs`, `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile`, "
+        "`ssl_check_hostname` (timeouts are `JOBCORE_REDIS_TIMEOUT`'s); a malformed URL, or "
+        "an unknown option, stops a process at start with one line saying why",
         shown_default="`var/redis.url` of `make run`, else `redis://127.0.0.1:6379/0` (the "
         "`jobcore` command line refuses to guess: it needs one of the first two)",
     )

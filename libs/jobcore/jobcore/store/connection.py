@@ -22,7 +22,7 @@ import redis.sentinel
 from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 
-from jobcore.errors import StoreUnavailable
+from jobcore.errors import ConfigurationError, StoreUnavailable
 from jobcore.redis_url import SentinelTarget, is_sentinel_url, parse_sentinel_url
 from jobcore.settings import Settings
 
@@ -34,6 +34,8 @@ RETRY_PAUSE = 0.05
 HEALTH_CHECK_INTERVAL = 30
 #: Error prefixes of a Redis that is up but refuses work for now (full, loading, replica).
 _REFUSALS = ("OOM", "LOADING", "READONLY", "MASTERDOWN", "NOREPLICAS", "BUSY")
+#: Redis's answer to SELECT of a database it does not have.
+_NO_SUCH_DB = "DB index is out of range"
 
 
 def client_options(
@@ -139,6 +141,12 @@ def store_errors() -> Iterator[None]:
         raise StoreUnavailable(f"Redis refused the command: {exc}") from exc
     except redis.ResponseError as exc:
         message = str(exc)
+        if _NO_SUCH_DB in message:
+            # SELECT on connecting: a setting to fix, not an outage to wait out.
+            raise ConfigurationError(
+                f"REDIS_URL names a database this Redis does not have ({message}; "
+                "its `databases` setting bounds them)"
+            ) from exc
         # Inside a Lua script the refusal comes wrapped: "Error running script ...: -OOM ...".
         if message.startswith(_REFUSALS) or any(f"-{r} " in message for r in _REFUSALS):
             raise StoreUnavailable(f"Redis refused the command: {message}") from exc
