@@ -130,6 +130,9 @@ def test_secrets_never_reach_logs_or_reprs(keyed, settings):
         ("bad name:submit:" + "x" * 20, "name"),
         ("a:submit:" + "x" * 20 + ",a:admin:" + "y" * 20, "twice"),
         ("ops:admin:" + "x" * 20 + ",fe:submit:" + "x" * 20, "the same secret"),
+        # A header carries UTF-8 as Latin-1 to the app: no client could send this secret.
+        ("a:submit:" + "x" * 20 + "é", "printable ASCII"),
+        ("a:submit:" + "x" * 20 + "\ty", "printable ASCII"),
     ],
 )
 def test_a_bad_api_keys_setting_is_refused_without_echoing_secrets(value, complaint):

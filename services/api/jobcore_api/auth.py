@@ -33,6 +33,8 @@ _ALLOWED: dict[str, frozenset[Role]] = {
     ADMIN: frozenset(Role),
 }
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+#: What a secret may hold: printable ASCII, which every client sends in a header unchanged.
+_SECRET = re.compile(r"[\x20-\x7e]*")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="jobcore"'}
 
 
@@ -76,6 +78,11 @@ def parse_api_keys(text: str) -> tuple[ApiKey, ...]:
             raise ConfigurationError(
                 f"JOBCORE_API_KEYS entry {name!r}: the secret must be at least "
                 f"{MIN_SECRET_LENGTH} characters"
+            )
+        if not _SECRET.fullmatch(secret):
+            raise ConfigurationError(
+                f"JOBCORE_API_KEYS entry {name!r}: the secret must be printable ASCII "
+                "(a header carries nothing else unchanged)"
             )
         if any(k.name == name for k in found):
             raise ConfigurationError(f"JOBCORE_API_KEYS names {name!r} twice")
