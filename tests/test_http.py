@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import time
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from conftest import WorkerProcess, service_env, wait_until
@@ -55,6 +59,31 @@ def test_seed_001_replay_over_http_returns_the_same_job(http_api):
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json()["jobId"] == first.json()["jobId"]
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_two_idempotency_key_headers_are_a_400_not_a_third_key(http_api):
+    key = uuid.uuid4().hex
+    address = urlsplit(http_api)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=5)
+    body = json.dumps({"type": "dummy", "payload": {}}).encode()
+    connection.putrequest("POST", "/jobs")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(len(body)))
+    connection.putheader("Idempotency-Key", f"{key}-a")
+    connection.putheader("Idempotency-Key", f"{key}-b")
+    connection.endheaders(body)
+    answer = connection.getresponse()
+    assert answer.status == 400, answer.read()
+    assert "one Idempotency-Key header" in json.loads(answer.read())["detail"]
+    # A key holding a comma still works, quoted or in the body.
+    submission = {"type": "dummy", "payload": {}}
+    quoted = requests.post(
+        f"{http_api}/jobs", json=submission, headers={"Idempotency-Key": f'"{key},c"'}, timeout=5
+    )
+    in_body = requests.post(
+        f"{http_api}/jobs", json={**submission, "idempotencyKey": f"{key},c"}, timeout=5
+    )
+    assert (quoted.status_code, in_body.status_code) == (202, 200)
 
 
 def test_unknown_job_id_over_http_is_a_problem_404(http_api):

@@ -84,7 +84,7 @@ def test_a_quoted_header_key_reads_back_as_the_key(key):
 
 
 @FAST
-@given(header_keys.filter(lambda k: k == k.strip() and not k.startswith('"')))
+@given(header_keys.filter(lambda k: k == k.strip() and not k.startswith('"') and "," not in k))
 def test_a_bare_header_key_reads_back_as_the_key(key):
     assert parse_header(key) == key
 

@@ -37,9 +37,11 @@ def parse_header(value: str) -> str:
     """The key in an ``Idempotency-Key`` header: an RFC 8941 string (``"order-42"``, parsed by
     ``http_sf``) or a bare value.
 
-    Header values are ASCII (RFC 8941 strings are printable ASCII, and servers hand other
-    bytes over as Latin-1, which would make ``héllo`` in the header a different key from
-    ``"héllo"`` in the body): a non-ASCII key is refused, pointing to the body field.
+    A bare value holds no comma: a server joins repeated headers with commas, so it could
+    not tell one key from two. Header values are ASCII (RFC 8941 strings are printable
+    ASCII, and servers hand other bytes over as Latin-1, which would make ``héllo`` in the
+    header a different key from ``"héllo"`` in the body): a non-ASCII key is refused,
+    pointing to the body field.
     """
     if not value.isascii():
         raise MalformedRequest(
@@ -48,6 +50,12 @@ def parse_header(value: str) -> str:
         )
     value = value.strip()
     if not value.startswith('"'):
+        if "," in value:
+            # Repeated headers reach the app joined by commas: "a" and "b" would be "a,b".
+            raise MalformedRequest(
+                "Idempotency-Key: send one Idempotency-Key header; a key holding a comma "
+                'goes quoted ("a,b") or as idempotencyKey in the JSON body'
+            )
         return value
     try:
         parsed = http_sf.parse(value.encode("ascii"), tltype="item")
