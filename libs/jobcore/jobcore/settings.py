@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from jobcore.errors import ConfigurationError
-from jobcore.redis_url import redis_url_problem
+from jobcore.redis_url import DIRECT_OPTIONS, TLS_OPTIONS, redis_url_problem
 
 #: Redis used when ``REDIS_URL`` is unset and ``make run`` has written no URL to ``var/``.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -34,6 +34,11 @@ DRAMATIQ_MAX_DELAY_SECONDS = 7 * 86400 - 3600
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def _quoted(names: tuple[str, ...]) -> str:
+    """Names as the configuration table shows them: ```a`, `b```."""
+    return ", ".join(f"`{name}`" for name in names)
 
 
 def parse_duration(text: str) -> float:
@@ -154,11 +159,10 @@ class Settings:
         "REDIS_URL",
         "Redis for records and the broker (`rediss://` for TLS, `unix://` for a socket, "
         "`redis+sentinel://[:password@]host:port,host:port/service_name[/db]` for a primary "
-        "found through Sentinel, see Running at scale); options after `?`: `db`, "
-        "`client_name`, `protocol`, `socket_keepalive`, `max_connections`, and with "
-        "`rediss://` `ssl_cert_reqs`, `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile`, "
-        "`ssl_check_hostname` (timeouts are `JOBCORE_REDIS_TIMEOUT`'s); a malformed URL, or "
-        "an unknown option, stops a process at start with one line saying why",
+        "found through Sentinel, see Running at scale); options after `?`: "
+        f"{_quoted(DIRECT_OPTIONS)}, and with `rediss://` {_quoted(TLS_OPTIONS)} (timeouts "
+        "are `JOBCORE_REDIS_TIMEOUT`'s); a malformed URL, or an unknown option, stops a "
+        "process at start with one line saying why",
         shown_default="`var/redis.url` of `make run`, else `redis://127.0.0.1:6379/0` (the "
         "`jobcore` command line refuses to guess: it needs one of the first two)",
     )
