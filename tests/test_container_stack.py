@@ -216,12 +216,6 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
     receiver.stop()
 
 
-@pytest.fixture(scope="module")
-def mail_sink() -> Iterator[SmtpSink]:
-    with SmtpSink(free_port()) as sink:
-        yield sink
-
-
 @dataclass
 class RunningStack:
     compose: ComposeStack
@@ -270,7 +264,7 @@ def stack(
     engine: DockerEngine,
     images: dict[str, str],
     otlp_receiver: OtlpReceiver,
-    mail_sink: SmtpSink,
+    smtp_sink: SmtpSink,
     workdir: Path,
 ) -> Iterator[RunningStack]:
     ports = StackPorts(
@@ -278,7 +272,7 @@ def stack(
         api=free_port(),
         worker_metrics=(free_port(), free_port()),
         otlp=otlp_receiver.port,
-        smtp=mail_sink.port,
+        smtp=smtp_sink.port,
     )
     compose = ComposeStack(
         engine, require_tool("docker-compose", APT_HINT), COMPOSE_FILE, images, ports, workdir
@@ -482,11 +476,11 @@ def _get(url: str) -> requests.Response | None:
 # --- the work ---------------------------------------------------------------------------
 
 
-def test_the_welcome_email_reaches_the_smtp_sink(stack: RunningStack, mail_sink: SmtpSink) -> None:
+def test_the_welcome_email_reaches_the_smtp_sink(stack: RunningStack, smtp_sink: SmtpSink) -> None:
     job_id = stack.submit(SEED_WELCOME_EMAIL)
     record = stack.wait_for(job_id, "completed", "failed")
     assert record["state"] == "completed", record
-    mails = [m for m in mail_sink.messages if m.job_id == job_id]
+    mails = [m for m in smtp_sink.messages if m.job_id == job_id]
     assert len(mails) == 1
     assert mails[0].recipients == ["Albert@example.com"]
     assert mails[0].message["Message-ID"] == record["result"]["messageId"]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import ROOT, wait_until
+from conftest import ROOT, require_tool, wait_until
 from observed_stack import Stack
 
 from jobcore_devstack.redis_server import free_port
@@ -30,13 +28,7 @@ GRAFANA_VARIABLES = {
 
 
 def _tool(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    message = f"{name} is not installed (apt-get install --no-install-recommends prometheus)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    return require_tool(name, "apt-get install --no-install-recommends prometheus")
 
 
 def dashboard_expressions() -> list[tuple[str, str]]:
