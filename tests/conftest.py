@@ -34,7 +34,6 @@ FAST_ENV = {
     "JOBCORE_OWNER_TTL": "3s",
     "JOBCORE_HEARTBEAT_INTERVAL": "0.5s",
     "JOBCORE_SWEEP_INTERVAL": "0.5s",
-    "JOBCORE_SWEEP_MARGIN": "3s",
     "JOBCORE_BROKER_HEARTBEAT_TIMEOUT": "2s",
     "JOBCORE_BROKER_MAINTENANCE_CHANCE": "1000000",
     # No fixed metrics port in tests (9191 by default); tests needing one pick a free port.

@@ -10,6 +10,7 @@ import requests
 from conftest import submit, wait_for_state, wait_until
 from falcon import testing
 
+from jobcore.broker import job_message
 from jobcore.clock import format_ms, now_ms
 from jobcore.jobs import new_job_id
 from jobcore.runtime import Runtime
@@ -274,14 +275,14 @@ def test_stats_count_states_types_and_queues(api):
 def test_a_duplicate_message_does_not_run_a_finished_job_again(api, runtime: Runtime, worker):
     job_id = submit(api, {"type": "dummy", "payload": {}})["jobId"]
     wait_for_state(runtime, job_id, "completed")
-    runtime.jobs.sender.send(job_id, "dummy", "default", 1)
-    runtime.jobs.sender.send(job_id, "dummy", "default", 7)
+    for generation in (1, 7):
+        runtime.broker.enqueue(job_message(job_id, "dummy", "default", generation))
     time.sleep(1.5)
     starts = [e for e in runtime.store.events(job_id) if e["event"] == "started"]
     assert len(starts) == 1
 
 
-def test_a_job_whose_message_never_reached_the_broker_is_enqueued_by_the_sweeper(
+def test_a_job_recorded_without_its_message_is_sent_by_the_promoter(
     runtime: Runtime, worker, settings
 ):
     job_id, now = new_job_id(), now_ms()
@@ -302,9 +303,9 @@ def test_a_job_whose_message_never_reached_the_broker_is_enqueued_by_the_sweeper
             created_at=now,
         )
     )
-    record = wait_for_state(runtime, job_id, "completed", timeout=settings.sweep_margin + 15)
+    record = wait_for_state(runtime, job_id, "completed", timeout=10)
     events = [e["event"] for e in runtime.store.events(job_id)]
-    assert events == ["accepted", "recovered", "started", "completed"]
+    assert events == ["accepted", "started", "completed"]
     assert record.attempts == 1
 
 
@@ -365,7 +366,7 @@ def test_a_stale_duplicate_skipped_beside_its_running_job_does_not_strand_it(
             job_id = private.jobs.submit(submission).job_id
             wait_for_state(private, job_id, "active")
             for _ in range(3):
-                private.jobs.sender.send(job_id, "dummy", "default", 1)
+                private.broker.enqueue(job_message(job_id, "dummy", "default", 1))
             wait_until(lambda: worker.log().count('"busy"') >= 1, timeout=10)
             record = wait_for_state(private, job_id, "completed", timeout=15)
             assert record.attempts == 1

@@ -51,6 +51,11 @@ def _new(runtime: Runtime, *, delayed: bool = False, with_message: bool = False)
     return job_id
 
 
+def _later() -> int:
+    """A retry's time far enough ahead that it waits in the due set."""
+    return now_ms() + 600_000
+
+
 def _generation(runtime: Runtime, job_id: str) -> int:
     return runtime.store.get(job_id).generation
 
@@ -73,7 +78,7 @@ def _in(runtime: Runtime, state: State) -> str:
         return job_id
     assert runtime.store.start(job_id, 1, WORKER).outcome == "started"
     if state is State.RETRYING:
-        _finish(runtime, job_id, AttemptOutcome.RETRYING, error="e", next_attempt_at=now_ms())
+        _finish(runtime, job_id, AttemptOutcome.RETRYING, error="e", next_attempt_at=_later())
     elif state is State.COMPLETED:
         _finish(runtime, job_id, AttemptOutcome.COMPLETED, result=None)
     elif state is State.FAILED:
@@ -84,14 +89,15 @@ def _in(runtime: Runtime, state: State) -> str:
 def _apply(runtime: Runtime, operation: Operation, job_id: str) -> None:
     store = runtime.store
     generation = _generation(runtime, job_id)
-    if operation is Operation.CONFIRM_READY:
-        store.confirm_ready(job_id, generation)
+    if operation is Operation.PROMOTE:
+        runtime.client.zadd(keys.DUE, {job_id: 0})
+        assert store.promote(1000).count >= 1
     elif operation is Operation.START:
         assert store.start(job_id, generation, WORKER).outcome == "started"
     elif operation is Operation.COMPLETE:
         _finish(runtime, job_id, AttemptOutcome.COMPLETED, result={"ok": True})
     elif operation is Operation.RETRY:
-        _finish(runtime, job_id, AttemptOutcome.RETRYING, error="e", next_attempt_at=now_ms())
+        _finish(runtime, job_id, AttemptOutcome.RETRYING, error="e", next_attempt_at=_later())
     elif operation is Operation.FAIL:
         _finish(runtime, job_id, AttemptOutcome.FAILED, error="e", failed_reason="r")
     elif operation is Operation.DELIVERY_CAP:
@@ -105,10 +111,7 @@ def _apply(runtime: Runtime, operation: Operation, job_id: str) -> None:
     elif operation is Operation.MANUAL_RETRY:
         store.retry(job_id)
     elif operation is Operation.RECOVER_ORPHAN:
-        assert store.recover_orphan(job_id) is not None
-    elif operation is Operation.RECOVER_DUE:
-        runtime.client.zadd(keys.DUE, {job_id: 0})
-        assert store.recover_due(job_id, margin_ms=1) is not None
+        assert store.recover_orphan(job_id)
     elif operation is Operation.STALE_DELIVERY:
         assert store.start(job_id, generation + 7, WORKER).outcome in ("stale", "terminal")
     elif operation is Operation.RETENTION:
@@ -146,6 +149,10 @@ def test_every_cell_of_the_lifecycle_table(runtime: Runtime, transition: Transit
         history_before = runtime.store.events(job_id)
         due_before = runtime.client.zscore(keys.DUE, job_id)
         _apply(runtime, transition.operation, job_id)
+        if transition.sends:
+            sent = f"{job_id}.{_generation(runtime, job_id)}"
+            assert runtime.client.hexists(keys.messages("default"), sent)
+            assert sent in runtime.client.lrange(keys.ready_queue("default"), 0, -1)
 
     indexed = {
         state

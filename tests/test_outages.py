@@ -16,16 +16,10 @@ import pytest
 import redis
 import requests
 from conftest import WorkerProcess, service_env, wait_until
-from dramatiq.brokers.redis import RedisBroker
 from live_api import LiveApi
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from jobcore.broker import MessageSender
-from jobcore.errors import StoreUnavailable
-from jobcore.intake.submission import SubmissionParser
-from jobcore.jobs import Jobs, new_job_id
-from jobcore_devstack.redis_server import RedisServer, free_port
+from jobcore.jobs import new_job_id
+from jobcore_devstack.redis_server import RedisServer
 
 #: The bound the issue sets on answering while Redis is unusable, in seconds.
 WITHIN_A_SECOND = 1.0
@@ -131,25 +125,6 @@ def test_a_queue_deeper_than_the_limit_refuses_new_jobs_for_it_only(stack):
     assert other.status_code == 202, f"other queues still take work: {other.text}"
     redis_client.delete("dramatiq:reports")
     assert post_job(stack, report)[0].status_code == 202
-
-
-def test_a_submission_whose_enqueue_failed_is_the_same_job_when_retried_with_its_key(
-    api, runtime, settings
-):
-    dead = redis.Redis(port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    broken = Jobs(
-        settings, runtime.store, MessageSender(RedisBroker(client=dead)), runtime.job_types
-    )
-    # An immediate job's message is written by the create script itself; a delayed job's
-    # goes to the broker after the record, so that is where an enqueue can fail.
-    body = dummy(idempotencyKey=f"enqueue-failed-{new_job_id()}", delaySeconds=30)
-    submission = SubmissionParser(runtime.job_types).parse(body, now_ms=0)
-    with pytest.raises(StoreUnavailable):
-        broken.submit(submission)
-    replay = api.simulate_post("/jobs", json=body)
-    assert replay.status_code == 200 and replay.json["duplicate"] is True
-    record = runtime.store.get(replay.json["jobId"])
-    assert record.state == "delayed", "the record waits for the sweeper to enqueue it"
 
 
 def test_the_worker_reconnects_after_redis_returns_without_a_restart(stack):

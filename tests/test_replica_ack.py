@@ -147,10 +147,11 @@ def test_an_unconfirmed_end_of_an_attempt_raises_and_keeps_what_it_wrote(pair, a
     assert started.outcome == "started"
     with replica_paused(pair), pytest.raises(NotReplicated) as unconfirmed:
         store.finish(job_id, 1, "w-ack", AttemptOutcome.RETRYING, error="boom", next_attempt_at=0)
-    written = unconfirmed.value.reply
-    assert written.recorded and written.again is not None and written.again.generation == 2
-    # Trying again finds the end already written: the caller keeps the first reply's message.
+    assert unconfirmed.value.reply.recorded
+    # The script sent the retry's message with the end: trying again changes nothing.
+    assert acked.client.hexists(keys.messages("default"), f"{job_id}.2")
     assert store.finish(job_id, 1, "w-ack", AttemptOutcome.RETRYING, error="boom").recorded is False
+    assert acked.client.lrange(keys.ready_queue("default"), 0, -1).count(f"{job_id}.2") == 1
 
 
 def test_a_confirmed_script_is_loaded_again_when_redis_forgot_it(pair, acked):

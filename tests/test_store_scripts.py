@@ -48,11 +48,9 @@ def test_no_script_spells_a_key_prefix_the_keys_module_lacks(path):
 
 def test_a_call_must_name_every_slot():
     with pytest.raises(TypeError, match="takes keys"):
-        scripts.CONFIRM_READY.call(keys={"job": "k"}, args={"job_id": "j", "generation": 1})
+        scripts.PROGRESS.call(keys={}, args={"worker_id": "w", "progress": 1})
     with pytest.raises(TypeError, match="takes keys"):
-        scripts.CONFIRM_READY.call(
-            keys={"job": "k", "due": "d"}, args={"job_id": "j", "generation": 1, "extra": 2}
-        )
+        scripts.PROGRESS.call(keys={"job": "k"}, args={"worker_id": "w", "progress": 1, "extra": 2})
 
 
 def test_the_generated_prelude_spells_every_prefix_the_scripts_use():

@@ -15,10 +15,9 @@ import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.errors import BrokerConnectionError, ConnectionClosed
+from dramatiq.errors import ConnectionClosed
 
-from jobcore.errors import StoreUnavailable
-from jobcore.message_options import DELAYED_OPTION, GENERATION_OPTION, TRACEPARENT_OPTION
+from jobcore.message_options import GENERATION_OPTION, TRACEPARENT_OPTION
 from jobcore.outages import Backoff, StoreOutage
 from jobcore.settings import Settings
 from jobcore.store import keys
@@ -130,7 +129,6 @@ def job_message(
     queue: str,
     generation: int,
     *,
-    delayed: bool = False,
     traceparent: str = "",
     redis_message_id: str = "",
 ) -> dramatiq.Message[Any]:
@@ -140,8 +138,6 @@ def job_message(
     options: dict[str, Any] = {GENERATION_OPTION: generation}
     if traceparent:
         options[TRACEPARENT_OPTION] = traceparent
-    if delayed:
-        options[DELAYED_OPTION] = True
     if redis_message_id:
         options["redis_message_id"] = redis_message_id
     return dramatiq.Message(
@@ -155,18 +151,17 @@ def job_message(
 
 
 class MessageSender:
-    """Enqueues a job's message by actor name: ids are job ids, payloads stay in the record."""
+    """Prepares a new job's message for the create script to write with its record: ids are
+    job ids, payloads stay in the record. (Every later message of a job is written by the
+    script that moves its record: ``lua/_records.lua``'s ``send_message``.)"""
 
-    def __init__(self, broker: dramatiq.Broker) -> None:
+    def __init__(self, broker: RedisBroker) -> None:
         self.broker = broker
 
     def prepare(
         self, job_id: str, actor_name: str, queue: str, generation: int, *, traceparent: str = ""
-    ) -> PreparedMessage | None:
-        """An immediate message for the record store to enqueue atomically with the record,
-        or ``None`` when this broker cannot take one that way (then ``send`` after)."""
-        if not isinstance(self.broker, RedisBroker):
-            return None
+    ) -> PreparedMessage:
+        """The message of a new job, encoded as Dramatiq's Redis broker would enqueue it."""
         redis_message_id = str(uuid4())
         message = job_message(
             job_id,
@@ -188,23 +183,3 @@ class MessageSender:
     def prepared_sent(self, prepared: PreparedMessage) -> None:
         """Tell the broker's middleware a prepared message was enqueued with its record."""
         self.broker.emit_after("enqueue", prepared.message, None)
-
-    def send(
-        self,
-        job_id: str,
-        actor_name: str,
-        queue: str,
-        generation: int,
-        *,
-        delay_ms: int | None = None,
-        traceparent: str = "",
-    ) -> None:
-        message = job_message(
-            job_id, actor_name, queue, generation, delayed=bool(delay_ms), traceparent=traceparent
-        )
-        try:
-            self.broker.enqueue(message, delay=delay_ms or None)
-        except (BrokerConnectionError, redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailable(f"the broker is unreachable: {exc}") from exc
-        except redis.ResponseError as exc:
-            raise StoreUnavailable(f"the broker refused the message: {exc}") from exc

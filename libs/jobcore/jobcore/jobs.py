@@ -23,11 +23,11 @@ from jobcore.store.record_store import (
     NewJob,
     Page,
     RecordStore,
-    Reenqueue,
     Skipped,
 )
 from jobcore.telemetry.metrics import JOBS_SUBMITTED
 from jobcore.telemetry.producer_span import send_span
+from jobcore.telemetry.tracing import current_traceparent
 
 #: Most jobs one bulk dead-letter operation touches; call again for the rest.
 BULK_LIMIT = 1000
@@ -151,13 +151,12 @@ class Jobs:
         trace_id: str,
         traceparent: str,
     ) -> Accepted:
-        """Record the job and enqueue its message; replays of an idempotency key return the job.
+        """Record the job and enqueue its message in one round trip; replays of an
+        idempotency key return the job.
 
-        An immediate job on the Redis broker is one round trip: the create script writes the
-        record and the ready-queue message together. A delayed job (or another broker) takes
-        the create, then the enqueue, then for an immediate job a confirmation that it
-        reached its ready queue; the sweeper covers a crash between them. A replay is one
-        round trip.
+        The create script writes the record and, for an immediate job, its ready-queue
+        message together; a delayed job waits in the due set, whose promoter sends its
+        message at its time.
         """
         spec = submission.spec
         now = now_ms()
@@ -207,27 +206,7 @@ class Jobs:
             return Accepted(created.job_id, created.state, duplicate=True)
         if message is not None:
             self.sender.prepared_sent(message)
-            return Accepted(job.id, state, duplicate=False)
-
-        self.sender.send(
-            job.id,
-            spec.actor_name,
-            spec.queue,
-            1,
-            delay_ms=delay_ms or None,
-            traceparent=traceparent,
-        )
-        if not delay_ms:
-            self.store.confirm_ready(job.id, 1)
         return Accepted(job.id, state, duplicate=False)
-
-    def enqueue_again(self, again: Reenqueue, *, delay_ms: int | None = None) -> None:
-        """Send a new message for a job whose record moved to a new generation."""
-        spec = self.job_types.find(again.job_type)
-        actor_name = spec.actor_name if spec else again.job_type.replace("-", "_")
-        self.sender.send(again.job_id, actor_name, again.queue, again.generation, delay_ms=delay_ms)
-        if not delay_ms:
-            self.store.confirm_ready(again.job_id, again.generation)
 
     # --- reads ---------------------------------------------------------------------
 
@@ -256,9 +235,9 @@ class Jobs:
         return self.store.cancel(job_id)
 
     def retry(self, job_id: str, *, reset_effects: bool = False) -> JobRecord:
-        again = self.store.retry(job_id, reset_effects)
-        if isinstance(again, Reenqueue):
-            self.enqueue_again(again)
+        """A failed or cancelled job back to waiting; its next attempt links this request's
+        span."""
+        self.store.retry(job_id, reset_effects, link=current_traceparent())
         return self.store.get(job_id)
 
     def retry_dead(
@@ -278,16 +257,15 @@ class Jobs:
         leave = [] if reset_effects else [FailureKind.HUMAN_CHECK]
         if not include_permanent:
             leave.append(FailureKind.PERMANENT)
-        retried, skipped = 0, Counter[str]()
+        retried, skipped, link = 0, Counter[str](), current_traceparent()
         for job_id in self.store.ids_in(State.FAILED, job_type, limit):
             try:
-                again = self.store.retry(job_id, reset_effects, leave=leave)
+                left = self.store.retry(job_id, reset_effects, leave=leave, link=link)
             except (JobNotFound, InvalidTransition):
                 continue  # purged or retried meanwhile
-            if isinstance(again, Skipped):
-                skipped[again.failure] += 1
+            if isinstance(left, Skipped):
+                skipped[left.failure] += 1
                 continue
-            self.enqueue_again(again)
             retried += 1
         return BulkRetry(retried, dict(skipped))
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 #: The record generation the message was sent for (a worker skips a stale one).
 GENERATION_OPTION = "jobcore_generation"
-#: The message was first sent to a delay queue (moved to its ready queue when due).
-DELAYED_OPTION = "jobcore_delayed"
 #: The W3C ``traceparent`` of the job's PRODUCER span.
 TRACEPARENT_OPTION = "traceparent"
 #: The W3C ``traceparent`` of the attempt (or request) that sent this message again: the next

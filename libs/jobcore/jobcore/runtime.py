@@ -18,7 +18,6 @@ from jobcore.store.connection import connect
 from jobcore.store.executor import Executor
 from jobcore.store.record_store import RecordStore
 from jobcore.store.replication import ReplicaAck
-from jobcore.telemetry.message_tracing import MessageTracing
 
 
 @dataclass
@@ -38,8 +37,9 @@ class Runtime:
 
 def producer_middleware(runtime: Runtime) -> list[Middleware]:
     """The broker middleware of a process that only sends messages (API, scheduler, CLI):
-    the W3C context carried in each message (workers use ``execution.middleware``)."""
-    return [MessageTracing(runtime.store.traceparent)]
+    none, since each message carries the W3C context its record keeps (workers use
+    ``execution.middleware``)."""
+    return []
 
 
 def build_runtime(

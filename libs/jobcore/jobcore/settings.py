@@ -325,15 +325,9 @@ class Settings:
     sweep_interval: float = setting(
         5.0,
         "JOBCORE_SWEEP_INTERVAL",
-        "how often the sweepers look for stranded jobs",
+        "how often the lease is renewed and the sweepers look for jobs of lost workers",
         kind=_D,
         minimum=0.01,
-    )
-    sweep_margin: float = setting(
-        15.0,
-        "JOBCORE_SWEEP_MARGIN",
-        "how overdue a job's message is before it is sent again",
-        kind=_D,
     )
     broker_heartbeat_timeout: float = setting(
         10.0,

@@ -13,16 +13,16 @@ from dramatiq.middleware import Middleware, Shutdown, SkipMessage, TimeLimitExce
 
 from jobcore.broker import release_on_ack
 from jobcore.clock import now_ms
-from jobcore.errors import ConfigurationError, JobInterrupted, NotReplicated, PermanentError
+from jobcore.errors import ConfigurationError, JobInterrupted, PermanentError
 from jobcore.execution.context import JobContext, set_current_job
 from jobcore.execution.effects import EffectGuard, HumanCheckRequired
-from jobcore.message_options import DELAYED_OPTION, GENERATION_OPTION
+from jobcore.message_options import GENERATION_OPTION
 from jobcore.model.backoff import Backoff
 from jobcore.model.specs import JobSpec, JobTypes
 from jobcore.model.states import AttemptOutcome
 from jobcore.outages import StoreOutage
 from jobcore.runtime import Runtime
-from jobcore.store.transitions import Finished
+from jobcore.telemetry.tracing import current_traceparent
 
 #: A job implementation: takes the job's context, returns a JSON-serialisable result.
 JobFunction = Callable[[JobContext], Any]
@@ -202,8 +202,8 @@ class JobLifecycle(Middleware):
         exception: BaseException | None,
         spec: JobSpec | None,
     ) -> None:
-        """Write the attempt's end to the record (waiting out an outage), send the message a
-        retry or requeue needs, and log it once."""
+        """Write the attempt's end to the record (waiting out an outage; the script sends the
+        message a requeue needs, or leaves a retry in the due set), and log it once."""
         details: dict[str, Any] = {}
         delay = 0
         if outcome is AttemptOutcome.COMPLETED:
@@ -216,30 +216,12 @@ class JobLifecycle(Middleware):
                 details["next_attempt_at"] = now_ms() + delay
             else:
                 details["failed_reason"] = _failed_reason(outcome, job, exception, error)
-        unconfirmed: list[Finished] = []
-
-        def finish() -> Finished:
-            try:
-                return self.store.finish(job.id, job.generation, job.worker_id, outcome, **details)
-            except NotReplicated as exc:
-                assert isinstance(exc.reply, Finished)
-                unconfirmed.append(exc.reply)
-                raise
-
-        finished = until_stored(finish)
-        if not finished.recorded and unconfirmed and unconfirmed[0].recorded:
-            # An earlier try wrote the end and it survived: its message is still needed.
-            finished = unconfirmed[0]
-        if finished.again is not None:
-            again = finished.again
-            until_stored(lambda: self.runtime.jobs.enqueue_again(again, delay_ms=delay or None))
+        # The attempt's span is current: a retry's or requeue's next attempt links to it.
+        details["link"] = current_traceparent()
+        until_stored(
+            lambda: self.store.finish(job.id, job.generation, job.worker_id, outcome, **details)
+        )
         _log_end(job, outcome, details, delay)
-
-    def after_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
-        # A delayed message moved to its ready queue carries the flag but no delay.
-        if delay is None and message.options.get(DELAYED_OPTION):
-            generation = message.options.get(GENERATION_OPTION)
-            until_stored(lambda: self.store.confirm_ready(message.message_id, generation))
 
 
 def _log_end(job: JobContext, outcome: AttemptOutcome, details: dict[str, Any], delay: int) -> None:

@@ -29,9 +29,8 @@ def worker_middleware(runtime: Runtime) -> list[Middleware]:
         # and an overrun surfaces as the actor's exception, which every hook below sees.
         TimeLimit(),
         # The attempt's CONSUMER span starts before and ends after every hook below, so the
-        # record's transitions (and a retry's enqueue) are inside it; it also puts the W3C
-        # context into every message this process sends.
-        MessageTracing(runtime.store.traceparent),
+        # record's transitions are inside it.
+        MessageTracing(),
         # The process's heartbeat beats from boot, before any job starts under its id, and
         # stops only after every job has been recorded at shutdown.
         presence,

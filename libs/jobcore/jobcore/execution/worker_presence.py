@@ -1,9 +1,11 @@
-"""This worker process's presence: its heartbeat, and the sweepers under a lease.
+"""This worker process's presence: its heartbeat, and the sweepers and the due set's promoter
+under a lease.
 
 A Dramatiq middleware: from the worker's boot to its shutdown a thread refreshes the
 process's heartbeat (``jobcore.presence``) every ``heartbeat_interval`` and, every
-``sweep_interval``, runs the sweepers (``recovery.py``) if this process holds the
-``sweeper`` lease.
+``sweep_interval``, renews the ``sweeper`` lease and, while this process holds it, runs the
+sweepers (``recovery.py``); the promoter (``promoter.py``) runs on its own thread while the
+lease is held.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import structlog
 from dramatiq.middleware import Middleware
 
 from jobcore.errors import StoreUnavailable
+from jobcore.execution.promoter import DuePromoter
 from jobcore.execution.recovery import Sweeper
 from jobcore.outages import Backoff, StoreOutage, set_process_kind
 from jobcore.presence import Heartbeat
@@ -44,6 +47,8 @@ class WorkerPresence(Middleware):
         self.heartbeat: Heartbeat | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._holds_lease = False
+        self.promoter = DuePromoter(runtime.store, lambda: self._holds_lease)
 
     def current_id(self) -> str:
         return self.heartbeat.id if self.heartbeat else ""
@@ -59,9 +64,11 @@ class WorkerPresence(Middleware):
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="jobcore-presence", daemon=True)
         self._thread.start()
+        self.promoter.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
         self._stop.set()
+        self.promoter.stop()
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
         if self._thread:
@@ -90,7 +97,10 @@ class WorkerPresence(Middleware):
                 if now >= next_sweep:
                     next_sweep = now + settings.sweep_interval
                     holder = self.heartbeat.id
-                    if self.runtime.executor.run(lease.renew(SWEEPER_LEASE, holder, lease_ms)):
+                    self._holds_lease = self.runtime.executor.run(
+                        lease.renew(SWEEPER_LEASE, holder, lease_ms)
+                    )
+                    if self._holds_lease:
                         sweeper.sweep()
             except StoreUnavailable as exc:
                 # Try again sooner than a beat at first, then back off (one line per outage).

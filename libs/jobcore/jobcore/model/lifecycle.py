@@ -23,7 +23,7 @@ DELETED: Literal["deleted"] = "deleted"
 class Operation(StrEnum):
     CREATE = "create"
     CREATE_DELAYED = "create delayed"
-    CONFIRM_READY = "message ready"
+    PROMOTE = "promote"
     START = "start"
     COMPLETE = "complete"
     RETRY = "retry after a failed attempt"
@@ -33,15 +33,14 @@ class Operation(StrEnum):
     CANCEL = "cancel"
     MANUAL_RETRY = "manual retry"
     RECOVER_ORPHAN = "orphan recovery"
-    RECOVER_DUE = "due recovery"
     STALE_DELIVERY = "stale or duplicate delivery"
     RETENTION = "retention"
     PURGE = "purge"
 
 
 class DueSet(StrEnum):
-    """What a transition does to the job's entry in the due set (jobs whose message must
-    reach a ready queue by a time, watched by the sweeper)."""
+    """What a transition does to the job's entry in the due set (jobs waiting for a time,
+    whose messages the promoter sends when it comes)."""
 
     ENTERS = "enters"
     LEAVES = "leaves"
@@ -58,6 +57,8 @@ class Transition:
     due: DueSet
     #: What it is for, in a few words.
     note: str
+    #: The script writes the job's message to its ready queue (its current generation).
+    sends: bool = False
 
 
 _PENDING = (State.WAITING, State.DELAYED, State.RETRYING)
@@ -73,6 +74,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         "accepted",
         DueSet.UNCHANGED,
         "an immediate job, written with its ready-queue message by one script",
+        sends=True,
     ),
     Transition(
         Operation.CREATE_DELAYED,
@@ -80,15 +82,25 @@ TRANSITIONS: tuple[Transition, ...] = (
         State.DELAYED,
         "accepted",
         DueSet.ENTERS,
-        "due at its runAt; its message waits in a delay queue",
+        "due at its runAt: it waits in the due set, with no message yet",
     ),
     Transition(
-        Operation.CONFIRM_READY,
+        Operation.PROMOTE,
         (State.DELAYED,),
         State.WAITING,
         None,
         DueSet.LEAVES,
-        "its message reached its ready queue",
+        "its time came: the promoter sends its message",
+        sends=True,
+    ),
+    Transition(
+        Operation.PROMOTE,
+        (State.RETRYING,),
+        SAME,
+        None,
+        DueSet.LEAVES,
+        "its backoff is over: the promoter sends its message",
+        sends=True,
     ),
     Transition(
         Operation.START,
@@ -135,8 +147,9 @@ TRANSITIONS: tuple[Transition, ...] = (
         (State.ACTIVE,),
         State.WAITING,
         "requeued",
-        DueSet.ENTERS,
-        "a graceful shutdown stopped it: not an attempt, a new generation",
+        DueSet.UNCHANGED,
+        "a graceful shutdown stopped it: not an attempt, a new generation, its message sent",
+        sends=True,
     ),
     Transition(
         Operation.CANCEL,
@@ -151,24 +164,18 @@ TRANSITIONS: tuple[Transition, ...] = (
         (State.FAILED, State.CANCELLED),
         State.WAITING,
         "retried",
-        DueSet.ENTERS,
-        "by hand: attempts reset, history kept, a new generation",
+        DueSet.UNCHANGED,
+        "by hand: attempts reset, history kept, a new generation, its message sent",
+        sends=True,
     ),
     Transition(
         Operation.RECOVER_ORPHAN,
         (State.ACTIVE,),
         State.WAITING,
         "recovered",
-        DueSet.ENTERS,
-        "its owner stopped beating: a new generation",
-    ),
-    Transition(
-        Operation.RECOVER_DUE,
-        _PENDING,
-        SAME,
-        "recovered",
-        DueSet.ENTERS,
-        "its message never reached a ready queue: a new generation",
+        DueSet.UNCHANGED,
+        "its owner stopped beating: a new generation, its message sent",
+        sends=True,
     ),
     Transition(
         Operation.STALE_DELIVERY,
@@ -200,12 +207,15 @@ TRANSITIONS: tuple[Transition, ...] = (
 def lifecycle_table_markdown() -> str:
     """``TRANSITIONS`` as the README shows it."""
     lines = [
-        "| operation | from | to | history event | due set | what it is |",
-        "|---|---|---|---|---|---|",
+        "| operation | from | to | history event | due set | message sent | what it is |",
+        "|---|---|---|---|---|---|---|",
     ]
     for t in TRANSITIONS:
         sources = ", ".join(f"`{s}`" for s in t.sources) or "—"
         target = {SAME: "(unchanged)", DELETED: "(deleted)"}.get(str(t.target), f"`{t.target}`")
         event = f"`{t.event}`" if t.event else "—"
-        lines.append(f"| {t.operation} | {sources} | {target} | {event} | {t.due} | {t.note} |")
+        sends = "yes" if t.sends else "—"
+        lines.append(
+            f"| {t.operation} | {sources} | {target} | {event} | {t.due} | {sends} | {t.note} |"
+        )
     return "\n".join(lines) + "\n"

@@ -28,9 +28,9 @@ SEQUENCE = PREFIX + "seq"
 INDEX_STATE_TYPE = PREFIX + "idx:state:{state}:type:{type}"
 #: Set of every job type ever accepted: the per-type indexes a merge reads.
 TYPES = PREFIX + "types"
-#: Sorted set: jobs whose message must reach a ready queue by the score (epoch ms).
-#: Entries leave when the message is confirmed ready or the job starts; the sweeper
-#: re-enqueues entries overdue by the sweep margin.
+#: Sorted set: jobs waiting for a time (a delayed job's ``runAt``, a retry's backoff), scored
+#: by when their message goes to their ready queue (epoch ms). The lease holder's promoter
+#: (``execution/promoter.py``, ``lua/promote.lua``) writes each message when it is due.
 DUE = PREFIX + "due"
 #: String ``<jobId> <fingerprint>`` for one idempotency key (hashed), expiring with the window.
 IDEMPOTENCY = PREFIX + "idem:{namespace}:{digest}"
@@ -53,12 +53,13 @@ REPLICATION_MARK = PREFIX + "replicated"
 #: Dramatiq's namespace: the prefix of every key its Redis broker writes.
 DRAMATIQ_NAMESPACE = "dramatiq"
 #: List: ids of a queue's ready messages (``RPUSH`` to enqueue, ``LPOP`` to fetch). Jobcore's
-#: create script pushes an immediate job's message here itself.
+#: scripts push a job's message here themselves (``lua/_records.lua``'s ``send_message``).
 READY_QUEUE = DRAMATIQ_NAMESPACE + ":{queue}"
 #: Hash: a queue's message bodies by message id (the broker's ``redis_message_id``).
 MESSAGES = DRAMATIQ_NAMESPACE + ":{queue}.msgs"
 #: The delay queue of a queue (Dramatiq's ``<queue>.DQ``): its own ready list and ``.msgs``
-#: hash hold messages whose ``eta`` is in the future (Jobcore's backoff retries, delays).
+#: hash would hold messages whose ``eta`` is in the future; Jobcore's delays and retries wait
+#: in ``DUE`` instead, so a delayed message never sits in a worker's memory.
 DELAY_QUEUE_NAME = "{queue}.DQ"
 #: Sorted set and hash of a queue's dead-lettered messages (``<queue>.XQ``, ``.XQ.msgs``):
 #: Jobcore never nacks, its dead letters are records; listed for completeness.
@@ -126,6 +127,8 @@ def lua_prelude() -> str:
         "k_effects(id)": lua_template(JOB_EFFECTS, "id"),
         "k_state_type(state, type)": lua_template(INDEX_STATE_TYPE, "state", "type"),
         "k_worker(id)": lua_template(WORKER, "id"),
+        "k_ready(queue)": lua_template(READY_QUEUE, "queue"),
+        "k_messages(queue)": lua_template(MESSAGES, "queue"),
     }
     lines = [f"local function {sig} return {body} end" for sig, body in functions.items()]
     return "\n".join(lines) + "\n"

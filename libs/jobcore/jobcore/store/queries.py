@@ -163,22 +163,10 @@ def stats(job_types: Sequence[str], queues: Sequence[str]) -> Operation[dict[str
     }
 
 
-def overdue(older_than_ms: int, limit: int) -> Operation[list[str]]:
-    """Ids of pending jobs whose message should have been ready before ``older_than_ms``."""
-    (ids,) = yield commands(("ZRANGEBYSCORE", keys.DUE, "-inf", older_than_ms, "LIMIT", 0, limit))
-    return list(ids)
-
-
 def ready_depth(queue: str) -> Operation[int]:
     """How many messages wait in ``queue``'s ready list."""
     (depth,) = yield commands(("LLEN", keys.ready_queue(queue)))
     return int(depth)
-
-
-def traceparent(job_id: str) -> Operation[str]:
-    """The W3C ``traceparent`` the record keeps from its submission ('' without one)."""
-    (found,) = yield commands(("HGET", keys.job(job_id), "traceparent"))
-    return str(found or "")
 
 
 def ping() -> Operation[bool]:

@@ -18,8 +18,8 @@ from jobcore.store.transitions import (
     Finished,
     IdempotencyKey,
     NewJob,
+    Promoted,
     ReadyMessage,
-    Reenqueue,
     Skipped,
     StartOutcome,
 )
@@ -30,9 +30,9 @@ __all__ = [
     "IdempotencyKey",
     "NewJob",
     "Page",
+    "Promoted",
     "ReadyMessage",
     "RecordStore",
-    "Reenqueue",
     "Skipped",
     "StartOutcome",
 ]
@@ -54,10 +54,6 @@ class RecordStore:
     ) -> CreateOutcome:
         """Record an accepted job (and, with ``message``, enqueue it) in one script."""
         return self.executor.run(transitions.create(job, idempotency, message))
-
-    def confirm_ready(self, job_id: str, generation: int) -> bool:
-        """The job's message reached a ready queue: the sweeper need not watch it."""
-        return self.executor.run(transitions.confirm_ready(job_id, generation))
 
     def start(self, job_id: str, generation: int, worker_id: str) -> StartOutcome:
         return self.executor.run(transitions.start(job_id, generation, worker_id, now_ms()))
@@ -84,12 +80,17 @@ class RecordStore:
         return self.get(job_id)
 
     def retry(
-        self, job_id: str, reset_effects: bool = False, *, leave: Collection[FailureKind] = ()
-    ) -> Reenqueue | Skipped:
-        """A failed or cancelled job back to waiting (the caller enqueues it); a dead letter
-        whose failure kind is in ``leave`` is left alone."""
+        self,
+        job_id: str,
+        reset_effects: bool = False,
+        *,
+        leave: Collection[FailureKind] = (),
+        link: str = "",
+    ) -> Skipped | None:
+        """A failed or cancelled job back to waiting, its message sent; a dead letter whose
+        failure kind is in ``leave`` is left alone (``Skipped``)."""
         return self.executor.run(
-            transitions.retry(job_id, now_ms(), reset_effects=reset_effects, leave=leave)
+            transitions.retry(job_id, now_ms(), reset_effects=reset_effects, leave=leave, link=link)
         )
 
     def purge(self, job_id: str, states: Collection[str]) -> bool:
@@ -98,17 +99,14 @@ class RecordStore:
 
     # --- recovery ------------------------------------------------------------------
 
-    def overdue(self, older_than_ms: int, limit: int) -> list[str]:
-        """Ids of pending jobs whose message should have been ready before ``older_than_ms``."""
-        return self.executor.run(queries.overdue(older_than_ms, limit))
-
-    def recover_due(self, job_id: str, margin_ms: int) -> Reenqueue | None:
-        return self.executor.run(transitions.recover_due(job_id, now_ms(), margin_ms))
+    def promote(self, limit: int) -> Promoted:
+        """Send the messages of up to ``limit`` jobs whose time in the due set has come."""
+        return self.executor.run(transitions.promote(now_ms(), limit))
 
     def active_ids(self, limit: int) -> list[str]:
         return self.ids_in(State.ACTIVE, None, limit)
 
-    def recover_orphan(self, job_id: str, owner: str = "") -> Reenqueue | None:
+    def recover_orphan(self, job_id: str, owner: str = "") -> bool:
         return self.executor.run(transitions.recover_orphan(job_id, now_ms(), owner))
 
     # --- reads ---------------------------------------------------------------------
@@ -134,9 +132,6 @@ class RecordStore:
 
     def ready_depth(self, queue: str) -> int:
         return self.executor.run(queries.ready_depth(queue))
-
-    def traceparent(self, job_id: str) -> str:
-        return self.executor.run(queries.traceparent(job_id))
 
     def ping(self) -> bool:
         return self.executor.run(queries.ping())

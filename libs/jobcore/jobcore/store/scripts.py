@@ -115,13 +115,12 @@ def load(name: str) -> LuaScript:
 
 
 CREATE = load("create")
-CONFIRM_READY = load("confirm_ready")
 START = load("start")
 FINISH = load("finish")
 PROGRESS = load("progress")
 CANCEL = load("cancel")
 RETRY = load("retry")
-RECOVER_DUE = load("recover_due")
+PROMOTE = load("promote")
 RECOVER_ORPHAN = load("recover_orphan")
 PURGE = load("purge")
 LIST = load("list")
@@ -135,13 +134,12 @@ ALL: dict[str, LuaScript] = {
     s.name: s
     for s in (
         CREATE,
-        CONFIRM_READY,
         START,
         FINISH,
         PROGRESS,
         CANCEL,
         RETRY,
-        RECOVER_DUE,
+        PROMOTE,
         RECOVER_ORPHAN,
         PURGE,
         LIST,

@@ -89,16 +89,6 @@ class StartOutcome:
 
 
 @dataclass(frozen=True)
-class Reenqueue:
-    """A job that needs a new message: its id, the generation to carry, where it goes."""
-
-    job_id: str
-    generation: int
-    queue: str
-    job_type: str
-
-
-@dataclass(frozen=True)
 class Skipped:
     """A dead letter a bulk retry left alone, and why it failed."""
 
@@ -108,10 +98,19 @@ class Skipped:
 @dataclass(frozen=True)
 class Finished:
     """What finishing an attempt did: ``recorded`` is false when the record was no longer
-    this attempt's (``lost``); ``again`` names the message a retry or requeue needs."""
+    this attempt's (``lost``). A retry or requeue needs nothing more: the script sent its
+    message, or left it in the due set for the promoter."""
 
     recorded: bool
-    again: Reenqueue | None = None
+
+
+@dataclass(frozen=True)
+class Promoted:
+    """What one promoter pass did: how many due jobs it sent, and when the next one is due
+    (epoch ms; ``None`` when the due set is empty)."""
+
+    count: int
+    next_due: int | None
 
 
 def create(
@@ -147,15 +146,6 @@ def create(
         written = unconfirmed.reply
         raise SubmissionNotConfirmed(written[1] if written else job.id, unconfirmed) from None
     return CreateOutcome(reply[0], reply[1], reply[2] if len(reply) > 2 else "")
-
-
-def confirm_ready(job_id: str, generation: int) -> Operation[bool]:
-    """The job's message reached a ready queue: the sweeper need not watch it."""
-    reply = yield scripts.CONFIRM_READY.call(
-        keys={"job": keys.job(job_id), "due": keys.DUE},
-        args={"job_id": job_id, "generation": generation},
-    )
-    return bool(reply[0] == "ready")
 
 
 def start(job_id: str, generation: int, worker_id: str, now: int) -> Operation[StartOutcome]:
@@ -195,10 +185,11 @@ def finish(
     error: str = "",
     next_attempt_at: int | None = None,
     failed_reason: str = "",
+    link: str = "",
 ) -> Operation[Finished]:
     """Record how an attempt ended (see ``lua/finish.lua``), confirmed by the replicas. An
-    unconfirmed end raises ``NotReplicated`` whose ``reply`` is the ``Finished`` it wrote
-    (a retry that finds the end already written needs its message)."""
+    unconfirmed end raises ``NotReplicated`` whose ``reply`` is the ``Finished`` it wrote.
+    ``link`` is the attempt's traceparent: the next attempt's span links to it."""
     call = replicated(
         scripts.FINISH.call(
             keys={"job": keys.job(job_id), "due": keys.DUE},
@@ -212,6 +203,7 @@ def finish(
                 "attempt_error": error,
                 "next_attempt_at": "" if next_attempt_at is None else next_attempt_at,
                 "failed_reason": failed_reason,
+                "link": link,
             },
         )
     )
@@ -224,9 +216,7 @@ def finish(
 
 
 def _finished(job_id: str, reply: list[str]) -> Finished:
-    if reply[0] == "lost":
-        return Finished(False)
-    return Finished(True, _reenqueue(job_id, reply))
+    return Finished(reply[0] != "lost")
 
 
 def set_progress(job_id: str, worker_id: str, progress: int) -> Operation[bool]:
@@ -248,10 +238,16 @@ def cancel(job_id: str, now: int) -> Operation[None]:
 
 
 def retry(
-    job_id: str, now: int, *, reset_effects: bool = False, leave: Collection[FailureKind] = ()
-) -> Operation[Reenqueue | Skipped]:
-    """Put a failed or cancelled job back to waiting; the caller enqueues it. A dead letter
-    whose failure kind is in ``leave`` is left alone (``Skipped``)."""
+    job_id: str,
+    now: int,
+    *,
+    reset_effects: bool = False,
+    leave: Collection[FailureKind] = (),
+    link: str = "",
+) -> Operation[Skipped | None]:
+    """Put a failed or cancelled job back to waiting with its message sent. A dead letter
+    whose failure kind is in ``leave`` is left alone (``Skipped``). ``link`` is the asking
+    request's traceparent: the attempt's span links to it."""
     reply = yield scripts.RETRY.call(
         keys={"job": keys.job(job_id), "effects": keys.job_effects(job_id), "due": keys.DUE},
         args={
@@ -259,32 +255,29 @@ def retry(
             "now": now,
             "reset_effects": "1" if reset_effects else "0",
             "leave_failures": ",".join(leave),
+            "link": link,
         },
     )
     _raise_unless(job_id, reply, "retry", RETRYABLE)
     if reply[0] == "skipped":
         return Skipped(FailureKind(reply[1]))
-    again = _reenqueue(job_id, reply)
-    assert again is not None
-    return again
+    return None
 
 
-def recover_due(job_id: str, now: int, margin_ms: int) -> Operation[Reenqueue | None]:
-    reply = yield scripts.RECOVER_DUE.call(
-        keys={"job": keys.job(job_id), "due": keys.DUE},
-        args={"job_id": job_id, "now": now, "margin_ms": margin_ms},
-    )
-    return _reenqueue(job_id, reply)
+def promote(now: int, limit: int) -> Operation[Promoted]:
+    """Send the messages of up to ``limit`` due jobs (``lua/promote.lua``)."""
+    reply = yield scripts.PROMOTE.call(keys={"due": keys.DUE}, args={"now": now, "limit": limit})
+    return Promoted(int(reply[0]), _whole(reply[1], 0) or None)
 
 
-def recover_orphan(job_id: str, now: int, owner: str = "") -> Operation[Reenqueue | None]:
+def recover_orphan(job_id: str, now: int, owner: str = "") -> Operation[bool]:
     """An active job whose owner is gone (``owner``, or any owner that stopped beating)
-    back to waiting."""
+    back to waiting, its message sent; whether it was recovered."""
     reply = yield scripts.RECOVER_ORPHAN.call(
         keys={"job": keys.job(job_id), "due": keys.DUE},
         args={"job_id": job_id, "now": now, "owner": owner},
     )
-    return _reenqueue(job_id, reply)
+    return bool(reply[0] == "recovered")
 
 
 def purge(job_id: str, states: Collection[str]) -> Operation[bool]:
@@ -301,16 +294,6 @@ def _raise_unless(job_id: str, reply: list[str], operation: str, allowed: tuple[
         raise JobNotFound(job_id)
     if reply[0] == "invalid":
         raise InvalidTransition(job_id, reply[1], operation, allowed)
-
-
-#: First words of the replies that hand back a job needing a new message.
-_REENQUEUE = frozenset({AttemptOutcome.RETRYING, AttemptOutcome.REQUEUED, "waiting", "recovered"})
-
-
-def _reenqueue(job_id: str, reply: list[str]) -> Reenqueue | None:
-    if reply[0] not in _REENQUEUE or len(reply) < 4:
-        return None
-    return Reenqueue(job_id, int(reply[1]), reply[2], reply[3])
 
 
 def _object(text: str) -> dict[str, Any] | None:

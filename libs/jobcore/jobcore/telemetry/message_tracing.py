@@ -4,7 +4,6 @@ message options (a Dramatiq middleware)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +20,6 @@ from jobcore.telemetry.tracing import (
     W3C,
     shutdown_tracing,
     span_context_of,
-    traceparent_of,
     tracer,
 )
 
@@ -37,45 +35,23 @@ class _Consumption:
 
 
 class MessageTracing(Middleware):
-    """Carries the W3C context in message options and spans each attempt (CONSUMER).
+    """Spans each attempt (CONSUMER) under the job's PRODUCER span, which every message
+    names in its options (the scripts that send messages copy it from the record), linked
+    to the attempt or request that asked for it (``jobcore_previous_attempt``).
 
     Place it before ``JobLifecycle``: its ``before`` hooks run first and its ``after``
-    hooks last, so the record's transitions (and a retry's enqueue) happen inside the span.
-    ``traceparent_of_job`` reads the record's stored ``traceparent`` for messages sent
-    without one (the sweeper's re-sends).
+    hooks last, so the record's transitions happen inside the span.
     """
 
-    def __init__(self, traceparent_of_job: Callable[[str], str] = lambda _job_id: "") -> None:
-        self.traceparent_of_job = traceparent_of_job
+    def __init__(self) -> None:
         self._local = threading.local()
 
     def _current(self) -> _Consumption | None:
         return getattr(self._local, "consumption", None)
 
-    def before_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
-        options = message.options
-        if TRACEPARENT_OPTION in options:
-            return
-        consumption = self._current()
-        if consumption is not None and consumption.message_id == message.message_id:
-            # A retry sent by the attempt that failed: same parent, link to this attempt.
-            if consumption.parent_traceparent:
-                options[TRACEPARENT_OPTION] = consumption.parent_traceparent
-            options[PREVIOUS_ATTEMPT_OPTION] = traceparent_of(consumption.span.get_span_context())
-            return
-        # Anything else (a manual retry over HTTP): link the span that asked for it.
-        asking = traceparent_of(trace.get_current_span().get_span_context())
-        if asking:
-            options[PREVIOUS_ATTEMPT_OPTION] = asking
-
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         options = message.options
         parent_traceparent = options.get(TRACEPARENT_OPTION) or ""
-        if not parent_traceparent:
-            try:
-                parent_traceparent = self.traceparent_of_job(message.message_id)
-            except Exception:
-                parent_traceparent = ""
         parent = W3C.extract({"traceparent": parent_traceparent}) if parent_traceparent else None
         previous = span_context_of(options.get(PREVIOUS_ATTEMPT_OPTION) or "")
         span = tracer().start_span(

@@ -115,6 +115,11 @@ def traceparent_of(span_context: trace.SpanContext) -> str:
     )
 
 
+def current_traceparent() -> str:
+    """The ``traceparent`` of the current span ('' outside one)."""
+    return traceparent_of(trace.get_current_span().get_span_context())
+
+
 def span_context_of(traceparent: str) -> trace.SpanContext | None:
     """The remote span context a ``traceparent`` value names, or ``None``."""
     if not traceparent:

@@ -60,3 +60,38 @@ end
 local function owner_alive(rec)
   return rec.owner and redis.call('EXISTS', k_worker(rec.owner)) == 1
 end
+
+-- A job's message for its current generation, written to its queue as Dramatiq's Redis broker
+-- would (body in the queue's ``.msgs`` hash, id pushed on its ready list). The broker's
+-- message id is ``<job id>.<generation>``: sending a generation twice writes one message.
+-- The actor name follows ``JobSpec.actor_name`` (dashes become underscores). The message
+-- carries the trace of the job's PRODUCER span and a link to the attempt (or request) that
+-- asked for it (the record's ``link``, used once).
+local function send_message(job, id, rec, now)
+  local generation = tonumber(redis.call('HGET', job, 'generation')) or rec.generation
+  local message_id = id .. '.' .. generation
+  local v = redis.call('HMGET', job, 'traceparent', 'link')
+  local options = {jobcore_generation = generation, redis_message_id = message_id}
+  if v[1] and v[1] ~= '' then options.traceparent = v[1] end
+  if v[2] then
+    if v[2] ~= '' then options.jobcore_previous_attempt = v[2] end
+    redis.call('HDEL', job, 'link')
+  end
+  local body = '{"queue_name":' .. cjson.encode(rec.queue) ..
+    ',"actor_name":' .. cjson.encode((string.gsub(rec.type, '-', '_'))) ..
+    ',"args":[],"kwargs":{},"options":' .. cjson.encode(options) ..
+    ',"message_id":' .. cjson.encode(id) .. ',"message_timestamp":' .. tonumber(now) .. '}'
+  redis.call('HSET', k_messages(rec.queue), message_id, body)
+  redis.call('RPUSH', k_ready(rec.queue), message_id)
+end
+
+-- A pending job becomes due at ``at``: its message is sent now if that time has come, or it
+-- waits in the due set for the promoter.
+local function send_when_due(job, due, id, rec, at, now)
+  if tonumber(at) <= tonumber(now) then
+    redis.call('ZREM', due, id)
+    send_message(job, id, rec, now)
+  else
+    redis.call('ZADD', due, at, id)
+  end
+end

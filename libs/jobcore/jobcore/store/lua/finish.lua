@@ -1,8 +1,9 @@
 -- finish.lua: an attempt ended; the record moves by its outcome (one vocabulary with
 -- Python's AttemptOutcome): completed, retrying (with a new generation and its due time),
 -- one of the failing outcomes (a dead letter of the matching failure kind), or requeued by a
--- graceful shutdown (not an attempt: its attempt and delivery are given back). Only the
--- owner of the generation may finish it.
+-- graceful shutdown (not an attempt: its attempt and delivery are given back). A retry waits
+-- in the due set until its time; a requeued job's message is sent at once. Only the owner of
+-- the generation may finish it.
 -- KEYS[1] = job: the record's hash
 -- KEYS[2] = due: the due set
 -- ARGV[1] = job_id
@@ -14,8 +15,8 @@
 -- ARGV[7] = attempt_error: what the failed attempt raised, or ''
 -- ARGV[8] = next_attempt_at: when a retrying job runs again (epoch ms), or ''
 -- ARGV[9] = failed_reason: a dead letter's failedReason, or ''
--- Reply: {outcome} | {outcome, generation, queue, type} for retrying and requeued
---   | {'lost', state}
+-- ARGV[10] = link: the W3C traceparent of the attempt's span, for the next attempt to link
+-- Reply: {outcome} | {'lost', state}
 local rec = load(job)
 if not rec or rec.state ~= STATE.ACTIVE or rec.generation ~= tonumber(generation)
     or rec.owner ~= worker_id then
@@ -30,13 +31,13 @@ if outcome == OUTCOME.COMPLETED then
 elseif outcome == OUTCOME.RETRYING then
   local next_at = tonumber(next_attempt_at)
   redis.call('HSET', job, 'state', STATE.RETRYING, 'lastError', attempt_error,
-    'nextAttemptAt', next_at, 'generation', rec.generation + 1)
+    'nextAttemptAt', next_at, 'generation', rec.generation + 1, 'link', link)
   redis.call('HDEL', job, 'owner')
   move_state(job_id, rec.type, rec.seq, STATE.ACTIVE, STATE.RETRYING)
-  redis.call('ZADD', due, next_at, job_id)
   add_event(job, {at = at, event = 'attempt-failed', attempt = rec.attempts,
     error = attempt_error, nextAttemptAt = next_at})
-  return {outcome, tostring(rec.generation + 1), rec.queue, rec.type}
+  send_when_due(job, due, job_id, rec, next_at, now)
+  return {outcome}
 elseif FAILURE_OF_OUTCOME[outcome] then
   local kind = FAILURE_OF_OUTCOME[outcome]
   finish(job, due, job_id, rec, STATE.FAILED, now,
@@ -50,11 +51,11 @@ elseif FAILURE_OF_OUTCOME[outcome] then
   return {outcome}
 elseif outcome == OUTCOME.REQUEUED then
   redis.call('HSET', job, 'state', STATE.WAITING, 'generation', rec.generation + 1,
-    'deliveries', rec.deliveries - 1, 'attempts', math.max(rec.attempts - 1, 0))
+    'deliveries', rec.deliveries - 1, 'attempts', math.max(rec.attempts - 1, 0), 'link', link)
   redis.call('HDEL', job, 'owner')
   move_state(job_id, rec.type, rec.seq, STATE.ACTIVE, STATE.WAITING)
-  redis.call('ZADD', due, at, job_id)
   add_event(job, {at = at, event = 'requeued', reason = 'worker shut down before finishing'})
-  return {outcome, tostring(rec.generation + 1), rec.queue, rec.type}
+  send_message(job, job_id, rec, now)
+  return {outcome}
 end
 return redis.error_reply('unknown outcome ' .. outcome)
