@@ -16,10 +16,14 @@ import pytest
 import requests
 from falcon import testing
 
+from jobcore.broker import job_message
+from jobcore.clock import now_ms
 from jobcore.model.catalogue import load_job_types
 from jobcore.model.records import JobRecord
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.settings import ENV, Settings
+from jobcore.store import keys, transitions
+from jobcore.store.transitions import Claim
 from jobcore_api.app import create_app
 from jobcore_devstack.redis_server import RedisServer, describe_redis_server, free_port
 from jobcore_devstack.smtp_sink import SmtpSink
@@ -254,6 +258,31 @@ def submit(api: testing.TestClient, body: dict[str, Any], **headers: str) -> dic
     result = api.simulate_post("/jobs", json=body, headers=headers or None)
     assert result.status_code in (200, 202), result.text
     return dict(result.json)
+
+
+def start_job(runtime: Runtime, job_id: str, worker_id: str, generation: int = 1) -> Claim:
+    """Start a job's attempt as a worker process would (claim, then begin), through a
+    private queue so no other message is fetched; the attempt's number is the claim's."""
+    queue, message_id = f"held-{job_id}", f"{job_id}.{generation}"
+    body = job_message(job_id, "dummy", queue, generation, redis_message_id=message_id)
+    runtime.client.hset(keys.messages(queue), message_id, body.encode())
+    runtime.client.rpush(keys.ready_queue(queue), message_id)
+    claimed = runtime.executor.run(
+        transitions.claim(
+            queue,
+            worker_id,
+            1,
+            now_ms(),
+            heartbeat_timeout_ms=60_000,
+            maintenance=False,
+            dead_message_ttl_ms=60_000,
+        )
+    )
+    (fetched,) = claimed.fetched
+    assert fetched.claim is not None
+    started = [(job_id, generation, fetched.claim.attempt, now_ms())]
+    assert runtime.executor.run(transitions.begin(worker_id, started)) == []
+    return fetched.claim
 
 
 def wait_for_state(runtime: Runtime, job_id: str, *states: str, timeout: float = 20.0) -> JobRecord:

@@ -601,7 +601,7 @@ def test_compose_stop_requeues_the_in_flight_report_and_leaves_nothing_active(
     assert record.state in ("waiting", "completed"), record.state
     if record.state == "waiting":
         assert runtime.store.events(job_id)[-1]["event"] == "requeued"
-    assert runtime.store.active_ids(100) == []
+    assert runtime.store.owned_ids(100) == []
 
 
 def _runtime(redis_url: str) -> Runtime:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 from conftest import FAST_ENV, ApiProcess, WorkerProcess, service_env, wait_for_state, wait_until
@@ -113,6 +114,27 @@ def test_a_sigkilled_workers_job_runs_again_within_30_s_with_shipped_defaults(tm
         assert record.attempts == 1 and record.deliveries == 2
 
 
+def test_a_worker_process_sigkilled_under_its_supervisor_is_released_within_2_s(stack):
+    supervised = stack.worker("--processes", "1", "--threads", "2")
+    job_id = stack.submit({"type": "dummy", "payload": {"sleepSeconds": 3}})
+    wait_for_state(stack.runtime, job_id, "active")
+    assert supervised.process is not None
+    (child,) = psutil.Process(supervised.process.pid).children()
+    child.kill()
+    killed_at = time.monotonic()
+    wait_until(lambda: stack.started(job_id) == 2, timeout=20, message="second start")
+    restarted_after = time.monotonic() - killed_at
+    record = wait_for_state(stack.runtime, job_id, "completed", timeout=20)
+    report(
+        lost=0,
+        duplicate_executions=stack.started(job_id) - 1,
+        restarted_after_s=round(restarted_after, 2),
+    )
+    assert restarted_after < 2
+    assert record.attempts == 1 and record.deliveries == 2
+    assert "released 1 job(s) of worker process" in supervised.log()
+
+
 def test_sigterm_requeues_interruptible_work_and_leaves_nothing_active(stack):
     worker = stack.worker("--processes", "1", "--threads", "2")
     long_job = stack.submit({"type": "dummy", "payload": {"sleepSeconds": 20}})
@@ -124,7 +146,7 @@ def test_sigterm_requeues_interruptible_work_and_leaves_nothing_active(stack):
     assert worker.process.returncode is not None
     assert stack.runtime.store.get(long_job).state == "waiting"
     assert stack.runtime.store.get(mail_job).state == "completed"
-    assert stack.runtime.store.active_ids(100) == []
+    assert stack.runtime.store.owned_ids(100) == []
     events = [e["event"] for e in stack.runtime.store.events(long_job)]
     assert events[-1] == "requeued"
     stack.worker("--processes", "1", "--threads", "2")
@@ -180,7 +202,9 @@ def test_a_job_holding_the_gil_past_the_broker_heartbeat_runs_once(tmp_path):
     with make_stack(tmp_path, **overrides) as stack:
         stack.worker("--processes", "1", "--threads", "1", name="holder")
         job_id = stack.submit({"type": "test-hold-gil", "payload": {"seconds": 6}})
-        wait_for_state(stack.runtime, job_id, "active")
+        # Claimed, and begun as far as the process knows: the hold keeps its start recorder
+        # (like its heartbeat) from writing until it ends.
+        wait_for_state(stack.runtime, job_id, "claimed", "active")
         other = stack.worker("--processes", "1", "--threads", "2", name="other")
         record = wait_for_state(stack.runtime, job_id, "completed", timeout=30)
         time.sleep(1)

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import pytest
 import redis
-from conftest import TEST_PLUGINS, wait_until
+from conftest import TEST_PLUGINS, start_job, wait_until
 from falcon import testing
 from sentinel_cluster import SentinelCluster
 
@@ -143,8 +143,7 @@ def test_an_effect_waits_for_its_reservation_to_be_confirmed(pair, acked):
 def test_an_unconfirmed_end_of_an_attempt_raises_and_keeps_what_it_wrote(pair, acked):
     job_id = submit(acked)
     store = acked.store
-    started = store.start(job_id, 1, "w-ack")
-    assert started.outcome == "started"
+    start_job(acked, job_id, "w-ack")
     with replica_paused(pair), pytest.raises(NotReplicated) as unconfirmed:
         store.finish(job_id, 1, "w-ack", AttemptOutcome.RETRYING, error="boom", next_attempt_at=0)
     assert unconfirmed.value.reply.recorded

@@ -173,7 +173,7 @@ def owner_of(store: RecordStore, job_id: str) -> str:
 
 
 def in_flight_on(cluster: Cluster, host: Host, job_ids: list[str]) -> list[str]:
-    active = set(cluster.store.active_ids(1000)) & set(job_ids)
+    active = set(cluster.store.owned_ids(1000)) & set(job_ids)
     return [j for j in active if host_of(owner_of(cluster.store, j)) == host.name]
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import dramatiq
 import pytest
-from conftest import submit, wait_for_state
+from conftest import start_job, submit, wait_for_state
 
 from jobcore.clock import now_ms
 from jobcore.errors import ConfigurationError
@@ -238,15 +238,21 @@ def _finished_job(runtime: Runtime, state: str) -> str:
     if state == "cancelled":
         runtime.store.cancel(job_id)
         return job_id
-    assert runtime.store.start(job_id, 1, WORKER_ID).outcome == "started"
+    start_job(runtime, job_id, WORKER_ID)
     runtime.client.hset(keys.job_effects(job_id), "send", '{"status": "done"}')
     if state == "completed":
         assert runtime.store.finish(
-            job_id, 1, WORKER_ID, AttemptOutcome.COMPLETED, result={"ok": True}
+            job_id, 1, WORKER_ID, AttemptOutcome.COMPLETED, result={"ok": True}, attempt=1
         ).recorded
     else:
         assert runtime.store.finish(
-            job_id, 1, WORKER_ID, AttemptOutcome.FAILED, error="boom", failed_reason="asked to"
+            job_id,
+            1,
+            WORKER_ID,
+            AttemptOutcome.FAILED,
+            error="boom",
+            failed_reason="asked to",
+            attempt=1,
         ).recorded
     return job_id
 

@@ -1,54 +1,201 @@
-"""The Dramatiq broker Jobcore runs on, and sending a job's message by name.
+"""The Dramatiq broker Jobcore runs on, and a new job's message for the create script.
 
-Set-up lives here so another broker (RabbitMQ) can be added behind the same two
-functions: ``build_broker`` and ``MessageSender``. The API never imports actor code.
+``JobcoreRedisBroker`` is Dramatiq's Redis broker whose consumers claim jobs as they fetch
+them and finish them as they ack them (``JobcoreRedisConsumer``); ``MessageSender``
+prepares the message a new job is created with. The API never imports actor code.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import uuid4
 
 import dramatiq
 import redis
+import structlog
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.errors import ConnectionClosed
 
+from jobcore.clock import now_ms
+from jobcore.errors import StoreUnavailable
 from jobcore.message_options import GENERATION_OPTION, TRACEPARENT_OPTION
 from jobcore.outages import Backoff, StoreOutage
 from jobcore.settings import Settings
-from jobcore.store import keys
+from jobcore.store import keys, transitions
 from jobcore.store.connection import connect
-from jobcore.store.transitions import ReadyMessage
+from jobcore.store.executor import Executor
+from jobcore.store.transitions import (
+    Claim,
+    Claimed,
+    Fetched,
+    MessageAck,
+    ReadyMessage,
+    Released,
+)
 
-#: Attribute set on a message proxy whose ack must put the message back on its queue.
-_RELEASE_ATTRIBUTE = "_jobcore_release"
+#: Attribute of a message proxy holding its job's ``Claim``.
+_CLAIM_ATTRIBUTE = "_jobcore_claim"
+#: Attribute of a message proxy holding how its attempt ended (``AttemptEnd``).
+_END_ATTRIBUTE = "_jobcore_end"
 #: The consumers of this process (one per queue) waiting out an outage: logged once for all.
 _CONSUMERS = StoreOutage("broker consumers")
+#: Longest wait of an idle consumer for a wake-up, in seconds (it fetches again after it).
+WAKE_WAIT = 1.0
+#: Claims of a process whose threads are all busy still refresh its Dramatiq heartbeat this
+#: often (a fraction of the heartbeat timeout), so its fetched messages are not requeued.
+HEARTBEAT_SHARE = 0.3
+
+log = structlog.get_logger("jobcore.broker")
 
 
-def release_on_ack(message: MessageProxy) -> None:
-    """Make the ack of ``message`` a requeue: it goes back to its queue, body and id intact
-    (a process shutting down received it but starts nothing)."""
-    setattr(message, _RELEASE_ATTRIBUTE, True)
+class AttemptEnd(Protocol):
+    """How an attempt ended, recorded by the ack of its message (``JobLifecycle``)."""
+
+    def record(self, ack: MessageAck) -> None: ...
+
+
+def claim_of(message: MessageProxy) -> Claim | None:
+    """The claim a Jobcore consumer fetched ``message`` with, if any."""
+    return getattr(message, _CLAIM_ATTRIBUTE, None)
+
+
+def end_attempt(message: MessageProxy, end: AttemptEnd) -> None:
+    """Make the ack of ``message`` record ``end`` (in the same script as the ack)."""
+    setattr(message, _END_ATTRIBUTE, end)
+
+
+class ClaimSlots:
+    """The worker threads of this process not yet handed a job: a fetch claims at most that
+    many, so no claimed job waits in memory for a thread."""
+
+    def __init__(self, threads: int) -> None:
+        self.free = threads
+        self._changed = threading.Condition()
+
+    def take(self, wanted: int) -> int:
+        with self._changed:
+            taken = min(wanted, self.free)
+            self.free -= taken
+            return taken
+
+    def give_back(self, count: int) -> None:
+        if count:
+            with self._changed:
+                self.free += count
+                self._changed.notify_all()
+
+    def wait_free(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.free > 0, timeout)
 
 
 class JobcoreRedisConsumer(_RedisConsumer):
-    """Dramatiq's Redis consumer, with two changes for graceful shutdowns: an ack of a
-    released message requeues it, and closing requeues the messages fetched but not yet
-    handed to a worker thread (Dramatiq leaves those to its dead-worker maintenance). And
-    one for outages: a fetch that cannot reach Redis backs off and answers "nothing yet"
-    (``jobcore.outages``) instead of stopping the consumer, which Dramatiq would log at
-    CRITICAL and restart every 3 s, per queue, for as long as Redis is down."""
+    """Dramatiq's Redis consumer, with Jobcore's transitions riding its traffic.
+
+    A fetch claims its jobs for this process (``lua/claim.lua``, Dramatiq's fetch and
+    maintenance included), at most as many as the process has free threads; an idle
+    consumer waits on its queue's wake list (``BLPOP``) instead of polling. The ack of a
+    finished attempt records its end in the same script (``lua/finish.lua``); the ack of a
+    claimed message that did not run (a stopping process) gives it back (``lua/release.lua``),
+    as closing does for claimed messages not yet handed to a thread. A fetch that cannot
+    reach Redis backs off and answers "nothing yet" (``jobcore.outages``) instead of stopping
+    the consumer, which Dramatiq would log at CRITICAL and restart every 3 s. Delay queues
+    (``.DQ``), which Jobcore does not use, stay plain Dramatiq.
+    """
+
+    broker: JobcoreRedisBroker
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
         self._backoff = Backoff()
+        self.claims = not self.queue_name.endswith(".DQ") and self.broker.executor is not None
+        # Dramatiq gives each queue's consumer twice the process's threads as its prefetch.
+        self.slots = self.broker.claim_slots(max(self.prefetch // 2, 1))
+        self._claimed_at = 0.0
+
+    # --- fetching ------------------------------------------------------------------
 
     def __next__(self) -> MessageProxy | None:
+        if not self.claims:
+            return self._plain_next()
+        if self.message_cache:
+            return self._from_cache()
+        if not self.broker.claiming:
+            # The process is stopping: it starts nothing more.
+            time.sleep(self.timeout / 1000)
+            return None
+        wanted = self.slots.take(self.slots.free or 0)
+        if not wanted:
+            self.slots.wait_free(self.timeout / 1000)
+            if time.monotonic() - self._claimed_at > self._heartbeat_every():
+                # Every thread is busy: a claim of nothing keeps Dramatiq's heartbeat fresh.
+                self._try_claim(0)
+            return None
+        fetched = self._try_claim(wanted)
+        if fetched is None:
+            self.slots.give_back(wanted)
+            return None
+        self.slots.give_back(wanted - len(fetched))
+        if fetched:
+            self.message_cache = fetched
+            return self._from_cache()
+        self._wait_for_work()
+        return None
+
+    def _try_claim(self, count: int) -> list[Fetched] | None:
+        """``_claim``'s messages, or ``None`` after backing off from an outage."""
+        try:
+            return self._claim(count).fetched
+        except (StoreUnavailable, redis.RedisError) as exc:
+            _CONSUMERS.failed(exc)
+            time.sleep(self._backoff.next())
+            return None
+
+    def _claim(self, count: int) -> Claimed:
+        broker = self.broker
+        assert broker.executor is not None
+        began = _CONSUMERS.began()
+        claimed = broker.executor.run(
+            transitions.claim(
+                self.queue_name,
+                broker.broker_id,
+                count,
+                now_ms(),
+                heartbeat_timeout_ms=broker.heartbeat_timeout,
+                maintenance=bool(broker._should_do_maintenance("fetch")),
+                dead_message_ttl_ms=broker.dead_message_ttl,
+            )
+        )
+        _CONSUMERS.succeeded(began)
+        self._backoff.reset()
+        self._claimed_at = time.monotonic()
+        for job_id, why in claimed.skipped:
+            log.info("message skipped", job_id=job_id, reason=why)
+        return claimed
+
+    def _from_cache(self) -> MessageProxy:
+        fetched: Fetched = self.message_cache.pop(0)
+        body = fetched.body.encode() if isinstance(fetched.body, str) else fetched.body
+        message = MessageProxy(dramatiq.Message.decode(body))
+        setattr(message, _CLAIM_ATTRIBUTE, fetched.claim)
+        self.queued_message_ids.add(message.message_id)
+        return message
+
+    def _wait_for_work(self) -> None:
+        """Block until a script writes a message to this queue, or ``WAKE_WAIT``."""
+        try:
+            self.broker.wake_client().blpop([keys.wake(self.queue_name)], timeout=WAKE_WAIT)
+        except redis.RedisError:
+            time.sleep(self._backoff.next())
+
+    def _heartbeat_every(self) -> float:
+        return float(self.broker.heartbeat_timeout) / 1000 * HEARTBEAT_SHARE
+
+    def _plain_next(self) -> MessageProxy | None:
         # Only a fetch talks to Redis: a message from the cache, or nothing fetched because
         # enough are outstanding, says nothing about whether Redis is back.
         fetches = not self.message_cache and self.outstanding_message_count < self.prefetch
@@ -64,46 +211,144 @@ class JobcoreRedisConsumer(_RedisConsumer):
             self._backoff.reset()
         return message  # type: ignore[no-any-return]
 
+    # --- acking --------------------------------------------------------------------
+
     def ack(self, message: MessageProxy) -> None:
-        if not getattr(message, _RELEASE_ATTRIBUTE, False):
+        if not self.claims:
             super().ack(message)  # type: ignore[no-untyped-call]
             return
         try:
-            # Dramatiq's own requeue: the id leaves this worker's acks and is pushed back.
-            self.broker.do_requeue(self.queue_name, message.options["redis_message_id"])
-        except redis.ConnectionError as exc:
+            end: AttemptEnd | None = getattr(message, _END_ATTRIBUTE, None)
+            if end is not None:
+                end.record(self._ack_of(message))
+            elif claim_of(message) is not None:
+                # Claimed but never run (a stopping process, a hook that raised): it goes
+                # back to its queue untouched for another process.
+                self._release([message])
+            else:
+                super().ack(message)  # type: ignore[no-untyped-call]
+        except StoreUnavailable as exc:
             raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
         finally:
             self.queued_message_ids.discard(message.message_id)
+            self.slots.give_back(1)
+
+    def nack(self, message: MessageProxy) -> None:
+        try:
+            super().nack(message)  # type: ignore[no-untyped-call]
+        finally:
+            if self.claims:
+                self.slots.give_back(1)
+
+    def _ack_of(self, message: MessageProxy) -> MessageAck:
+        return MessageAck(
+            keys.acks(self.broker.broker_id, self.queue_name),
+            keys.messages(self.queue_name),
+            message.options["redis_message_id"],
+        )
+
+    def requeue(self, messages: Any) -> None:
+        """Messages handed to this process's work queue but never run (a stopping worker):
+        their claims are given back."""
+        if not self.claims:
+            super().requeue(messages)  # type: ignore[no-untyped-call]
+            return
+        given = list(messages)
+        try:
+            if given:
+                self._release(given)
+        finally:
+            self.slots.give_back(len(given))
+
+    def _release(self, messages: list[MessageProxy]) -> None:
+        assert self.broker.executor is not None
+        released = [
+            Released(
+                m.options["redis_message_id"],
+                m.message_id if claim_of(m) else "",
+                int(m.options.get(GENERATION_OPTION) or 0),
+            )
+            for m in messages
+        ]
+        self.broker.executor.run(
+            transitions.release(self.broker.broker_id, self.queue_name, released)
+        )
 
     def close(self) -> None:
-        cached = [dramatiq.Message.decode(data) for data in self.message_cache if data]
-        self.message_cache = []
-        try:
-            if cached:
-                self.requeue(cached)  # type: ignore[no-untyped-call]
-        except redis.RedisError:
-            # Redis is gone: they stay in this worker's acks, which Dramatiq's maintenance
-            # requeues once this worker's heartbeat is stale.
-            pass
+        if self.claims:
+            cached = [self._from_cache() for _ in range(len(self.message_cache))]
+            try:
+                if cached:
+                    self._release(cached)
+            except (StoreUnavailable, redis.RedisError):
+                # Redis is gone: the supervisor (or, without one, orphan recovery once this
+                # process's presence expires) releases them.
+                pass
+            finally:
+                self.slots.give_back(len(cached))
+        else:
+            plain = [dramatiq.Message.decode(data) for data in self.message_cache if data]
+            self.message_cache = []
+            try:
+                if plain:
+                    self.requeue(plain)
+            except redis.RedisError:
+                # Redis is gone: they stay in this worker's acks, which Dramatiq's maintenance
+                # requeues once this worker's heartbeat is stale.
+                pass
         super().close()
 
 
 class JobcoreRedisBroker(RedisBroker):
-    """Dramatiq's Redis broker with ``JobcoreRedisConsumer``."""
+    """Dramatiq's Redis broker with ``JobcoreRedisConsumer``. A worker process names it
+    after its presence id (``use_worker_id``), so Dramatiq's heartbeat and fetched-message
+    sets are the process's own, and gives it the store's executor (``attach``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self.executor: Executor | None = None
+        #: False once the worker process stops: its consumers claim nothing more.
+        self.claiming = True
+        self._settings: Settings | None = None
+        self._slots: ClaimSlots | None = None
+        self._wake_client: redis.Redis | None = None
+        self._lock = threading.Lock()
 
     @property
     def consumer_class(self) -> type[JobcoreRedisConsumer]:
         return JobcoreRedisConsumer
 
+    def attach(self, executor: Executor, settings: Settings) -> None:
+        """Give the consumers the store's executor: from now on they claim jobs."""
+        self.executor = executor
+        self._settings = settings
 
-def build_broker(settings: Settings) -> RedisBroker:
+    def use_worker_id(self, worker_id: str) -> None:
+        self.broker_id = worker_id
+
+    def claim_slots(self, threads: int) -> ClaimSlots:
+        with self._lock:
+            if self._slots is None:
+                self._slots = ClaimSlots(threads)
+            return self._slots
+
+    def wake_client(self) -> redis.Redis:
+        """A connection of its own for blocking waits (its timeout outlasts ``WAKE_WAIT``)."""
+        with self._lock:
+            if self._wake_client is None:
+                assert self._settings is not None
+                timeout = self._settings.redis_timeout + WAKE_WAIT
+                self._wake_client = connect(self._settings, timeout=timeout)
+            return self._wake_client
+
+
+def build_broker(settings: Settings) -> JobcoreRedisBroker:
     """The Redis broker, set as Dramatiq's global broker, with no middleware yet: each
     process adds its own list in order (``execution.middleware``)."""
     # The same short timeouts as every Jobcore call: an enqueue against a hung Redis
     # fails within one timeout instead of redis-py's default retries.
     client = connect(settings, decode_responses=False)
-    broker = JobcoreRedisBroker(  # type: ignore[no-untyped-call]
+    broker = JobcoreRedisBroker(
         client=client,
         namespace=keys.DRAMATIQ_NAMESPACE,
         heartbeat_timeout=int(settings.broker_heartbeat_timeout * 1000),

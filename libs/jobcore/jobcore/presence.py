@@ -15,6 +15,15 @@ from jobcore.clock import LATEST_TIME_MS, OPTIONAL_TIME_SCHEMA, format_ms, now_m
 from jobcore.runtime import Runtime
 from jobcore.store import heartbeats
 
+#: Set by the ``jobcore-worker`` supervisor for each process it starts: the process's
+#: presence id, so the supervisor can release that process's jobs the moment it dies.
+PROCESS_ID_VAR = "JOBCORE_PROCESS_ID"
+
+
+def new_process_id(label: str = "") -> str:
+    """A presence id: host, process (or ``label``) and a random part."""
+    return f"{socket.gethostname()}-{label or os.getpid()}-{uuid.uuid4().hex[:6]}"
+
 
 class Heartbeat:
     """One process's presence (worker or scheduler)."""
@@ -30,7 +39,7 @@ class Heartbeat:
         self.kind = kind
         self.queues = queues
         self.in_flight = in_flight
-        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.id = os.environ.get(PROCESS_ID_VAR) or new_process_id()
 
     def beat(self) -> None:
         now = now_ms()

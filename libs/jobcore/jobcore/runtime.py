@@ -54,6 +54,8 @@ def build_runtime(
     executor = Executor(connect(settings), ReplicaAck.from_settings(settings))
     store = RecordStore(executor)
     broker = build_broker(settings)
+    # Its consumers (in a worker process) claim and finish jobs through the store.
+    broker.attach(executor, settings)
     runtime = Runtime(
         settings,
         executor,

@@ -323,9 +323,9 @@ class Settings:
         minimum=0.01,
     )
     sweep_interval: float = setting(
-        5.0,
+        2.0,
         "JOBCORE_SWEEP_INTERVAL",
-        "how often the lease is renewed and the sweepers look for jobs of lost workers",
+        "how often the lease holder renews its lease and looks for jobs of lost worker hosts",
         kind=_D,
         minimum=0.01,
     )

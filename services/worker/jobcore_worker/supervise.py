@@ -3,8 +3,11 @@
 Each of ``--processes`` runs as its own ``dramatiq --processes 1`` group and is restarted
 when it exits for any reason while the worker is not stopping: Dramatiq's CLI stops every
 process when one dies, and an OOM-killed process may even exit 0, so a crash must cost
-one process, not all. SIGTERM or SIGINT stops every process gracefully (in-flight jobs
-finish, or are requeued when their type is interruptible).
+one process, not all. The supervisor names each process it starts (its presence id), so
+when one exits it releases that process's claimed and running jobs at once
+(``RecordStore.recover_lost``) instead of waiting for its presence to expire. SIGTERM or
+SIGINT stops every process gracefully (in-flight jobs finish, or are requeued when their
+type is interruptible).
 """
 
 from __future__ import annotations
@@ -16,9 +19,15 @@ import subprocess
 import sys
 import time
 
+from jobcore.errors import StoreUnavailable
 from jobcore.execution.job_lifecycle import check_implementations
+from jobcore.presence import PROCESS_ID_VAR, new_process_id
 from jobcore.settings import Settings
 from jobcore.startup import refuse_to_start_on_configuration_errors
+from jobcore.store import heartbeats
+from jobcore.store.connection import connect
+from jobcore.store.executor import Executor
+from jobcore.store.record_store import RecordStore
 from jobcore.telemetry.metrics_files import prepare_multiprocess_dir
 from jobcore_worker.jobs import IMPLEMENTATIONS
 from jobcore_worker.plugins import load_plugins
@@ -33,21 +42,26 @@ HEALTHY_AFTER = 30.0
 class WorkerProcess:
     """One ``dramatiq`` group of one process, restarted when it dies."""
 
-    def __init__(self, index: int, command: list[str]) -> None:
+    def __init__(self, index: int, command: list[str], releases: Releases) -> None:
         self.index = index
         self.command = command
+        self.releases = releases
         self.process: subprocess.Popen[bytes] | None = None
+        self.process_id = ""
         self.started_at = 0.0
         self.pause = RESTART_PAUSE
         self.restart_at: float | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command)
+        self.process_id = new_process_id(f"{os.getpid()}.{self.index}")
+        env = {**os.environ, PROCESS_ID_VAR: self.process_id}
+        self.process = subprocess.Popen(self.command, env=env)
         self.started_at = time.monotonic()
         self.restart_at = None
 
     def check(self) -> None:
-        """Schedule a restart if the process died; perform it when its pause is over."""
+        """Schedule a restart if the process died (releasing its jobs at once); perform it
+        when its pause is over."""
         now = time.monotonic()
         if self.restart_at is not None:
             if now >= self.restart_at:
@@ -55,6 +69,7 @@ class WorkerProcess:
             return
         if self.process is None or self.process.poll() is None:
             return
+        self.releases.add(self.process_id)
         lived = now - self.started_at
         self.pause = (
             RESTART_PAUSE if lived > HEALTHY_AFTER else min(self.pause * 2, RESTART_PAUSE_MAX)
@@ -72,6 +87,39 @@ class WorkerProcess:
     def wait(self) -> None:
         if self.process:
             self.process.wait()
+            self.releases.add(self.process_id)
+
+
+class Releases:
+    """Dead processes whose jobs go back to ``waiting`` now: tried at once, and again on
+    the next ticks while Redis cannot be reached (orphan recovery covers a supervisor that
+    gives up, once the process's presence expires)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pending: list[str] = []
+        self._store: RecordStore | None = None
+
+    def add(self, process_id: str) -> None:
+        self.pending.append(process_id)
+        self.run()
+
+    def run(self) -> None:
+        while self.pending:
+            process_id = self.pending[0]
+            try:
+                released = self.store().recover_lost(process_id)
+                self.store().executor.run(heartbeats.remove(process_id))
+            except StoreUnavailable:
+                return
+            self.pending.pop(0)
+            if released:
+                _say(f"released {len(released)} job(s) of worker process {process_id}")
+
+    def store(self) -> RecordStore:
+        if self._store is None:
+            self._store = RecordStore(Executor(connect(self.settings)))
+        return self._store
 
 
 def _say(text: str) -> None:
@@ -125,7 +173,8 @@ def _supervise(settings: Settings, argv: list[str] | None) -> None:
     # Every Dramatiq process started below writes its metrics under this one directory.
     prepare_multiprocess_dir("worker")
     command = dramatiq_command(args.threads, queues, settings.worker_shutdown_timeout)
-    processes = [WorkerProcess(i, command) for i in range(max(args.processes, 1))]
+    releases = Releases(settings)
+    processes = [WorkerProcess(i, command, releases) for i in range(max(args.processes, 1))]
 
     stopping = False
 
@@ -142,6 +191,7 @@ def _supervise(settings: Settings, argv: list[str] | None) -> None:
         for process in processes:
             if not stopping:
                 process.check()
+        releases.run()
     for process in processes:
         process.terminate()
     for process in processes:

@@ -34,6 +34,8 @@ class JobContext:
     worker_id: str = ""
     #: Whether a graceful shutdown may interrupt this job (its spec's ``interruptible``).
     interruptible: bool = False
+    #: When this attempt began (epoch ms).
+    started_at: int = 0
     #: What the implementation returned, once it has.
     result: Any = field(default=None, repr=False)
     #: Whether the implementation returned (its attempt completed, whatever came after).

@@ -10,24 +10,31 @@ from typing import Any, Protocol
 import dramatiq
 import structlog
 from dramatiq.middleware import Middleware, Shutdown, SkipMessage, TimeLimitExceeded
+from opentelemetry import trace
 
-from jobcore.broker import release_on_ack
+from jobcore.broker import JobcoreRedisBroker, claim_of, end_attempt
 from jobcore.clock import now_ms
 from jobcore.errors import ConfigurationError, JobInterrupted, PermanentError
 from jobcore.execution.context import JobContext, set_current_job
 from jobcore.execution.effects import EffectGuard, HumanCheckRequired
+from jobcore.execution.start_recorder import StartRecorder
 from jobcore.message_options import GENERATION_OPTION
 from jobcore.model.backoff import Backoff
 from jobcore.model.specs import JobSpec, JobTypes
 from jobcore.model.states import AttemptOutcome
 from jobcore.outages import StoreOutage
 from jobcore.runtime import Runtime
+from jobcore.store.transitions import MessageAck
 from jobcore.telemetry.tracing import current_traceparent
 
 #: A job implementation: takes the job's context, returns a JSON-serialisable result.
 JobFunction = Callable[[JobContext], Any]
 
 log = structlog.get_logger("jobcore.worker")
+
+#: How long a job a graceful shutdown requeued waits in the due set before its message is
+#: sent again, in ms.
+REQUEUE_PAUSE_MS = 1000
 
 
 class AttemptListener(Protocol):
@@ -81,7 +88,13 @@ def until_stored(action: Callable[[], Any]) -> Any:
 
 
 class JobLifecycle(Middleware):
-    """Moves each job's record through the lifecycle around every Dramatiq message."""
+    """Moves each job's record through the lifecycle around every Dramatiq message.
+
+    The job was claimed for this process when its message was fetched
+    (``broker.JobcoreRedisConsumer``); its attempt begins here without a write (the start
+    recorder writes the start of an attempt that outlives a moment), and its end is
+    recorded by the ack of its message, in the same script (``AttemptEnd``).
+    """
 
     def __init__(
         self,
@@ -97,70 +110,82 @@ class JobLifecycle(Middleware):
         # message (same id) may be skipped on another thread meanwhile.
         self._jobs: dict[int, JobContext] = {}
         self._stopping = threading.Event()
+        self.starts = StartRecorder(runtime.executor, worker_id, self._gone)
 
     def in_flight(self) -> int:
         """Jobs this process is running now."""
         return len(self._jobs)
 
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self.starts.start()
+
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
-        # From now on nothing starts here, and interruptible jobs are asked to stop.
+        # From now on nothing is claimed or starts here, and interruptible jobs are asked
+        # to stop.
         self._stopping.set()
+        if isinstance(broker, JobcoreRedisBroker):
+            broker.claiming = False
         for job in list(self._jobs.values()):
             job.request_stop()
 
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self.starts.stop()
+
+    def _gone(self, job_ids: list[str]) -> None:
+        """Jobs cancelled while this process held them claimed: their runs are asked to stop
+        (their end will not be recorded)."""
+        for job in list(self._jobs.values()):
+            if job.id in job_ids:
+                log.info("job cancelled while it ran: asked to stop", job_id=job.id)
+                job.request_stop()
+
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         generation = message.options.get(GENERATION_OPTION)
-        if generation is None:
+        claim = claim_of(message)
+        if generation is None or claim is None:
             raise SkipMessage("not a Jobcore message")
         job_id = message.message_id
         if self._stopping.is_set():
             # A message that reached this thread while the process shuts down goes back to
-            # its queue untouched (the ack becomes a requeue) for another process to start.
-            release_on_ack(message)
+            # its queue untouched (its ack releases the claim) for another process to start.
             log.info("message returned to its queue: shutting down", job_id=job_id)
             raise SkipMessage("shutting down")
         wid = self.worker_id()
-        start = until_stored(lambda: self.store.start(job_id, generation, wid))
-        if start.outcome != "started":
-            log.info("message skipped", job_id=job_id, reason=start.outcome, detail=start.reason)
-            raise SkipMessage(start.outcome)
-        if start.damaged:
-            reason = "failed permanently: the stored payload could not be decoded"
-            until_stored(
-                lambda: self.store.finish(
-                    job_id,
-                    generation,
-                    wid,
-                    AttemptOutcome.FAILED_PERMANENTLY,
-                    error=reason,
-                    failed_reason=reason,
-                )
-            )
-            log.error("job failed", job_id=job_id, failed_reason=reason)
-            raise SkipMessage("damaged record")
-        spec = self.runtime.job_types.find(start.job_type)
+        spec = self.runtime.job_types.find(claim.job_type)
         job = JobContext(
             id=job_id,
-            type=start.job_type,
-            payload=start.payload,
-            attempt=start.attempt,
-            max_attempts=start.max_attempts,
+            type=claim.job_type,
+            payload=claim.payload,
+            attempt=claim.attempt,
+            max_attempts=claim.max_attempts,
             generation=generation,
             settings=self.runtime.settings,
             report_progress=lambda p: self._progress(job_id, wid, p),
-            effects=EffectGuard(self.runtime.executor, job_id, start.attempt),
-            backoff=Backoff.from_json(start.backoff or {}),
+            effects=EffectGuard(self.runtime.executor, job_id, claim.attempt),
+            backoff=Backoff.from_json(claim.backoff),
             worker_id=wid,
             interruptible=bool(spec and spec.interruptible),
+            started_at=now_ms(),
         )
+        if claim.damaged:
+            reason = "failed permanently: the stored payload could not be decoded"
+            details = {"error": reason, "failed_reason": reason}
+            end_attempt(
+                message,
+                AttemptEnd(self, job, AttemptOutcome.FAILED_PERMANENTLY, details),
+            )
+            raise SkipMessage("damaged record")
         self._jobs[threading.get_ident()] = job
-        if self._stopping.is_set():
-            job.request_stop()  # the shutdown began while the record was being started
+        self.starts.began(job)
         set_current_job(job)
         structlog.contextvars.bind_contextvars(
             job_id=job_id, job_type=job.type, attempt=job.attempt
         )
-        log.info("job started", max_attempts=job.max_attempts)
+        # A first attempt's start is routine; a retry's is worth a line.
+        if job.attempt > 1:
+            log.info("job started", max_attempts=job.max_attempts)
+        else:
+            log.debug("job started", max_attempts=job.max_attempts)
         for listener in self.listeners:
             listener.attempt_started(job)
 
@@ -182,11 +207,14 @@ class JobLifecycle(Middleware):
         if job is None:
             return
         try:
+            self.starts.ended(job)
             spec = self.runtime.job_types.find(job.type)
             outcome = attempt_outcome(job, exception, spec)
             for listener in self.listeners:
                 listener.attempt_ended(job, outcome, exception)
-            self._record(job, outcome, exception, spec)
+            details, delay = _details(job, outcome, exception, spec)
+            end = AttemptEnd(self, job, outcome, details, delay, trace.get_current_span())
+            end_attempt(message, end)
         finally:
             self._forget()
 
@@ -195,52 +223,97 @@ class JobLifecycle(Middleware):
         set_current_job(None)
         structlog.contextvars.unbind_contextvars("job_id", "job_type", "attempt")
 
-    def _record(
+
+class AttemptEnd:
+    """How one attempt ended, recorded by its message's ack (``lua/finish.lua``: the end
+    and the ack in one script), then logged once."""
+
+    def __init__(
         self,
+        lifecycle: JobLifecycle,
         job: JobContext,
         outcome: AttemptOutcome,
-        exception: BaseException | None,
-        spec: JobSpec | None,
+        details: dict[str, Any],
+        delay: int = 0,
+        span: trace.Span = trace.INVALID_SPAN,
     ) -> None:
-        """Write the attempt's end to the record (waiting out an outage; the script sends the
-        message a requeue needs, or leaves a retry in the due set), and log it once."""
-        details: dict[str, Any] = {}
-        delay = 0
-        if outcome is AttemptOutcome.COMPLETED:
-            details["result"] = job.result
-        elif outcome is not AttemptOutcome.REQUEUED:
-            assert exception is not None
-            details["error"] = error = describe_error(exception, spec.time_limit_ms if spec else 0)
-            if outcome is AttemptOutcome.RETRYING:
-                delay = job.backoff.delay_for(job.attempt)
-                details["next_attempt_at"] = now_ms() + delay
-            else:
-                details["failed_reason"] = _failed_reason(outcome, job, exception, error)
-        # The attempt's span is current: a retry's or requeue's next attempt links to it.
-        details["link"] = current_traceparent()
+        self.lifecycle = lifecycle
+        self.job = job
+        self.outcome = outcome
+        self.details = details
+        #: A retry's backoff, in ms.
+        self.delay = delay
+        #: The attempt's span: the end's log line is written after it ended, and names it.
+        self.span = span
+
+    def record(self, ack: MessageAck) -> None:
+        """Write the end (waiting out an outage: an end must not be dropped) and log it."""
+        job = self.job
+        store = self.lifecycle.store
         until_stored(
-            lambda: self.store.finish(job.id, job.generation, job.worker_id, outcome, **details)
+            lambda: store.finish(
+                job.id,
+                job.generation,
+                job.worker_id,
+                self.outcome,
+                attempt=job.attempt,
+                started_at=job.started_at,
+                ack=ack,
+                **self.details,
+            )
         )
-        _log_end(job, outcome, details, delay)
+        with trace.use_span(self.span, end_on_exit=False):
+            _log_end(job, self.outcome, self.details, self.delay)
+
+
+def _details(
+    job: JobContext,
+    outcome: AttemptOutcome,
+    exception: BaseException | None,
+    spec: JobSpec | None,
+) -> tuple[dict[str, Any], int]:
+    """What the end of an attempt writes besides its outcome, and a retry's backoff (ms)."""
+    # The attempt's span is current: a retry's or requeue's next attempt links to it.
+    details: dict[str, Any] = {"link": current_traceparent()}
+    delay = 0
+    if outcome is AttemptOutcome.COMPLETED:
+        details["result"] = job.result
+    elif outcome is AttemptOutcome.REQUEUED:
+        # Processes stop one after another: the pause keeps a peer that is about to stop
+        # from starting the job in between.
+        details["next_attempt_at"] = now_ms() + REQUEUE_PAUSE_MS
+    else:
+        assert exception is not None
+        details["error"] = error = describe_error(exception, spec.time_limit_ms if spec else 0)
+        if outcome is AttemptOutcome.RETRYING:
+            delay = job.backoff.delay_for(job.attempt)
+            details["next_attempt_at"] = now_ms() + delay
+        else:
+            details["failed_reason"] = _failed_reason(outcome, job, exception, error)
+    return details, delay
 
 
 def _log_end(job: JobContext, outcome: AttemptOutcome, details: dict[str, Any], delay: int) -> None:
-    """One line per finished attempt."""
+    """One line per finished attempt (written by the ack, outside the attempt's context)."""
+    fields = {"job_id": job.id, "job_type": job.type, "attempt": job.attempt}
     if outcome is AttemptOutcome.COMPLETED:
         if job.attempt > 1:
-            log.info("job recovered after retries", retries=job.attempt - 1)
+            log.info("job recovered after retries", retries=job.attempt - 1, **fields)
         else:
-            log.info("job completed")
+            log.info("job completed", **fields)
     elif outcome is AttemptOutcome.REQUEUED:
-        log.info("job requeued by shutdown")
+        log.info("job requeued by shutdown", **fields)
     elif outcome is AttemptOutcome.RETRYING:
-        log.warning("job attempt failed, will retry", error=details["error"], delay_ms=delay)
+        log.warning(
+            "job attempt failed, will retry", error=details["error"], delay_ms=delay, **fields
+        )
     else:
         log.error(
             "job failed",
             error=details["error"],
             failed_reason=details["failed_reason"],
             outcome=str(outcome),
+            **fields,
         )
 
 

@@ -1,6 +1,8 @@
-"""Recovery of jobs stranded by a lost worker, run by whichever worker process holds the
-``sweeper`` lease: an ``active`` job whose owner's heartbeat expired goes back to
-``waiting`` with a new generation, its message sent (``lua/recover_orphan.lua``).
+"""Recovery of jobs stranded by a lost worker host, run by whichever worker process holds
+the ``sweeper`` lease: a ``claimed`` or ``active`` job whose owner's presence expired goes
+back to ``waiting`` with a new generation, its message sent (``lua/recover_lost.lua``). A
+worker process that dies under its supervisor is released at once instead
+(``jobcore_worker.supervise``).
 """
 
 from __future__ import annotations
@@ -8,9 +10,6 @@ from __future__ import annotations
 import structlog
 
 from jobcore.runtime import Runtime
-
-#: Jobs examined per sweep.
-SWEEP_BATCH = 200
 
 log = structlog.get_logger("jobcore.execution.recovery")
 
@@ -22,10 +21,7 @@ class Sweeper:
         self.runtime = runtime
 
     def sweep(self) -> int:
-        store = self.runtime.store
-        recovered = 0
-        for job_id in store.active_ids(SWEEP_BATCH):
-            if store.recover_orphan(job_id):
-                recovered += 1
-                log.warning("recovered a job from a lost worker", job_id=job_id)
-        return recovered
+        recovered = self.runtime.store.recover_lost()
+        for job_id in recovered:
+            log.warning("recovered a job from a lost worker", job_id=job_id)
+        return len(recovered)

@@ -19,6 +19,7 @@ import dramatiq
 import structlog
 from dramatiq.middleware import Middleware
 
+from jobcore.broker import JobcoreRedisBroker
 from jobcore.errors import StoreUnavailable
 from jobcore.execution.promoter import DuePromoter
 from jobcore.execution.recovery import Sweeper
@@ -56,6 +57,10 @@ class WorkerPresence(Middleware):
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         set_process_kind("worker")
         self.heartbeat = Heartbeat(self.runtime, "worker", self.queues, self.in_flight)
+        if isinstance(broker, JobcoreRedisBroker):
+            # Dramatiq's heartbeat and fetched-message sets carry the same id as the records'
+            # owner, so a dead process's messages can be released with its jobs.
+            broker.use_worker_id(self.heartbeat.id)
         self.heartbeat.beat()
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
@@ -68,9 +73,10 @@ class WorkerPresence(Middleware):
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
         self._stop.set()
-        self.promoter.stop()
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        # The promoter runs to the end: it sends what this shutdown requeued after its pause.
+        self.promoter.stop()
         if self._thread:
             self._thread.join(timeout=5)
         try:

@@ -24,15 +24,17 @@ class Operation(StrEnum):
     CREATE = "create"
     CREATE_DELAYED = "create delayed"
     PROMOTE = "promote"
-    START = "start"
+    CLAIM = "claim"
+    BEGIN = "begin"
     COMPLETE = "complete"
     RETRY = "retry after a failed attempt"
     FAIL = "fail"
     DELIVERY_CAP = "delivery cap"
     REQUEUE = "requeue on shutdown"
+    RELEASE = "release on shutdown"
     CANCEL = "cancel"
     MANUAL_RETRY = "manual retry"
-    RECOVER_ORPHAN = "orphan recovery"
+    RECOVER_LOST = "lost owner recovery"
     STALE_DELIVERY = "stale or duplicate delivery"
     RETENTION = "retention"
     PURGE = "purge"
@@ -63,6 +65,7 @@ class Transition:
 
 _PENDING = (State.WAITING, State.DELAYED, State.RETRYING)
 _TERMINAL = (State.COMPLETED, State.FAILED, State.CANCELLED)
+_OWNED = (State.CLAIMED, State.ACTIVE)
 
 #: Every transition. The job's one index entry always follows its state: a transition to a
 #: state moves it to the index of that state and type; a deletion removes it.
@@ -103,16 +106,26 @@ TRANSITIONS: tuple[Transition, ...] = (
         sends=True,
     ),
     Transition(
-        Operation.START,
-        (*_PENDING, State.ACTIVE),
+        Operation.CLAIM,
+        (*_PENDING, State.CLAIMED, State.ACTIVE),
+        State.CLAIMED,
+        None,
+        DueSet.UNCHANGED,
+        "a worker process fetches its message for a free thread (from claimed or active: "
+        "the owner was lost); no delivery counted yet",
+    ),
+    Transition(
+        Operation.BEGIN,
+        (State.CLAIMED,),
         State.ACTIVE,
         "started",
-        DueSet.LEAVES,
-        "a worker starts the message's generation (from active: the owner was lost)",
+        DueSet.UNCHANGED,
+        "its attempt outlived a moment: the start recorder writes it and counts the delivery "
+        "(an attempt that ends sooner is recorded as begun by its end)",
     ),
     Transition(
         Operation.COMPLETE,
-        (State.ACTIVE,),
+        _OWNED,
         State.COMPLETED,
         "completed",
         DueSet.UNCHANGED,
@@ -120,7 +133,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     ),
     Transition(
         Operation.RETRY,
-        (State.ACTIVE,),
+        _OWNED,
         State.RETRYING,
         "attempt-failed",
         DueSet.ENTERS,
@@ -128,7 +141,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     ),
     Transition(
         Operation.FAIL,
-        (State.ACTIVE,),
+        _OWNED,
         State.FAILED,
         "dead-lettered",
         DueSet.UNCHANGED,
@@ -136,28 +149,40 @@ TRANSITIONS: tuple[Transition, ...] = (
     ),
     Transition(
         Operation.DELIVERY_CAP,
-        (*_PENDING, State.ACTIVE),
+        (*_PENDING, *_OWNED),
         State.FAILED,
         "dead-lettered",
         DueSet.LEAVES,
-        "started maxDeliveries times without finishing",
+        "started maxDeliveries times without finishing (checked as it is claimed, or "
+        "recovered from a lost owner)",
     ),
     Transition(
         Operation.REQUEUE,
-        (State.ACTIVE,),
+        _OWNED,
         State.WAITING,
         "requeued",
         DueSet.UNCHANGED,
-        "a graceful shutdown stopped it: not an attempt, a new generation, its message sent",
+        "a graceful shutdown stopped it: not an attempt, a new generation, its message sent "
+        "(the worker asks for it after a 1 s pause, through the due set)",
+        sends=True,
+    ),
+    Transition(
+        Operation.RELEASE,
+        (State.CLAIMED,),
+        State.WAITING,
+        None,
+        DueSet.UNCHANGED,
+        "a stopping worker process gives back a message it will not start: same generation, "
+        "back to the front of its queue, nothing counted",
         sends=True,
     ),
     Transition(
         Operation.CANCEL,
-        _PENDING,
+        (*_PENDING, State.CLAIMED),
         State.CANCELLED,
         "cancelled",
         DueSet.LEAVES,
-        "by hand, before it starts",
+        "by hand, before it starts (a claimed job's run is asked to stop, its end dropped)",
     ),
     Transition(
         Operation.MANUAL_RETRY,
@@ -169,21 +194,23 @@ TRANSITIONS: tuple[Transition, ...] = (
         sends=True,
     ),
     Transition(
-        Operation.RECOVER_ORPHAN,
-        (State.ACTIVE,),
+        Operation.RECOVER_LOST,
+        _OWNED,
         State.WAITING,
         "recovered",
         DueSet.UNCHANGED,
-        "its owner stopped beating: a new generation, its message sent",
+        "its owner died (its supervisor saw it exit) or stopped beating (a lost host): a new "
+        "generation, its message sent",
         sends=True,
     ),
     Transition(
         Operation.STALE_DELIVERY,
-        (*_PENDING, State.ACTIVE, *_TERMINAL),
+        (*_PENDING, *_OWNED, *_TERMINAL),
         SAME,
         None,
         DueSet.UNCHANGED,
-        "a message of an older generation, or for a finished job: skipped",
+        "a message of an older generation, for a finished job, or for a job a live process "
+        "holds: acked unrun by the claim",
     ),
     Transition(
         Operation.RETENTION,

@@ -8,6 +8,9 @@ from enum import StrEnum
 class State(StrEnum):
     WAITING = "waiting"
     DELAYED = "delayed"
+    #: Fetched by a worker process, which has a free thread for it; not started yet as far
+    #: as the record knows (no delivery counted), and still cancellable.
+    CLAIMED = "claimed"
     ACTIVE = "active"
     RETRYING = "retrying"
     COMPLETED = "completed"
@@ -58,11 +61,13 @@ ALL_STATES: tuple[str, ...] = tuple(s.value for s in State)
 #: States a job never leaves on its own.
 TERMINAL: tuple[str, ...] = (State.COMPLETED, State.FAILED, State.CANCELLED)
 #: States from which a job may be cancelled.
-CANCELLABLE: tuple[str, ...] = (State.WAITING, State.DELAYED, State.RETRYING)
+CANCELLABLE: tuple[str, ...] = (State.WAITING, State.DELAYED, State.RETRYING, State.CLAIMED)
 #: States from which a job may be retried by hand.
 RETRYABLE: tuple[str, ...] = (State.FAILED, State.CANCELLED)
 #: States in which a job waits for a message to start it.
 PENDING: tuple[str, ...] = (State.WAITING, State.DELAYED, State.RETRYING)
+#: States in which a job belongs to a worker process (the record's ``owner``).
+OWNED: tuple[str, ...] = (State.CLAIMED, State.ACTIVE)
 
 
 def lua_prelude() -> str:
@@ -88,6 +93,7 @@ def lua_prelude() -> str:
                 group("CANCELLABLE", CANCELLABLE),
                 group("RETRYABLE", RETRYABLE),
                 group("PENDING", PENDING),
+                group("OWNED", OWNED),
                 "local ALL_STATES = {" + ", ".join(f'"{s}"' for s in ALL_STATES) + "}",
             ]
         )

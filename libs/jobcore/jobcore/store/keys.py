@@ -32,6 +32,9 @@ TYPES = PREFIX + "types"
 #: by when their message goes to their ready queue (epoch ms). The lease holder's promoter
 #: (``execution/promoter.py``, ``lua/promote.lua``) writes each message when it is due.
 DUE = PREFIX + "due"
+#: List of tokens pushed (and trimmed to a few) whenever a script writes a message to a
+#: queue; an idle consumer of the queue waits on it with ``BLPOP`` instead of polling.
+WAKE = PREFIX + "wake:{queue}"
 #: String ``<jobId> <fingerprint>`` for one idempotency key (hashed), expiring with the window.
 IDEMPOTENCY = PREFIX + "idem:{namespace}:{digest}"
 #: Hash: one live worker or scheduler process (id, kind, host, pid, queues, inFlight,
@@ -62,10 +65,15 @@ MESSAGES = DRAMATIQ_NAMESPACE + ":{queue}.msgs"
 #: in ``DUE`` instead, so a delayed message never sits in a worker's memory.
 DELAY_QUEUE_NAME = "{queue}.DQ"
 #: Sorted set and hash of a queue's dead-lettered messages (``<queue>.XQ``, ``.XQ.msgs``):
-#: Jobcore never nacks, its dead letters are records; listed for completeness.
+#: Jobcore never nacks, its dead letters are records; the claim script expires them as
+#: Dramatiq's maintenance does.
 DEAD_QUEUE = DRAMATIQ_NAMESPACE + ":{queue}.XQ"
+DEAD_MESSAGES = DEAD_QUEUE + ".msgs"
+#: Prefix of one broker process's sets of fetched-but-unacked message ids (its id is the
+#: worker process's presence id, so Jobcore can release a dead process's messages).
+ACKS_OF_BROKER = DRAMATIQ_NAMESPACE + ":__acks__.{broker_id}"
 #: Set: message ids one broker process fetched from a queue and has not acked yet.
-ACKS = DRAMATIQ_NAMESPACE + ":__acks__.{broker_id}.{queue}"
+ACKS = ACKS_OF_BROKER + ".{queue}"
 #: Sorted set: broker process ids by last heartbeat; unacked messages of a process silent
 #: longer than the heartbeat timeout are requeued by Dramatiq's maintenance.
 BROKER_HEARTBEATS = DRAMATIQ_NAMESPACE + ":__heartbeats__"
@@ -108,6 +116,22 @@ def messages(queue: str, namespace: str = DRAMATIQ_NAMESPACE) -> str:
     return ready_queue(queue, namespace) + ".msgs"
 
 
+def dead_queue(queue: str) -> str:
+    return DEAD_QUEUE.format(queue=queue)
+
+
+def dead_messages(queue: str) -> str:
+    return DEAD_MESSAGES.format(queue=queue)
+
+
+def acks(broker_id: str, queue: str) -> str:
+    return ACKS.format(broker_id=broker_id, queue=queue)
+
+
+def wake(queue: str) -> str:
+    return WAKE.format(queue=queue)
+
+
 def delay_queue_name(queue: str) -> str:
     return DELAY_QUEUE_NAME.format(queue=queue)
 
@@ -129,6 +153,9 @@ def lua_prelude() -> str:
         "k_worker(id)": lua_template(WORKER, "id"),
         "k_ready(queue)": lua_template(READY_QUEUE, "queue"),
         "k_messages(queue)": lua_template(MESSAGES, "queue"),
+        "k_wake(queue)": lua_template(WAKE, "queue"),
+        "k_acks(broker_id, queue)": lua_template(ACKS, "broker_id", "queue"),
+        "k_acks_of(broker_id)": lua_template(ACKS_OF_BROKER, "broker_id"),
     }
     lines = [f"local function {sig} return {body} end" for sig, body in functions.items()]
     return "\n".join(lines) + "\n"

@@ -9,7 +9,7 @@ from typing import Any
 
 from jobcore.clock import now_ms
 from jobcore.model.records import JobRecord
-from jobcore.model.states import AttemptOutcome, FailureKind, State
+from jobcore.model.states import OWNED, AttemptOutcome, FailureKind
 from jobcore.store import queries, transitions
 from jobcore.store.executor import Executor
 from jobcore.store.queries import Page
@@ -21,7 +21,6 @@ from jobcore.store.transitions import (
     Promoted,
     ReadyMessage,
     Skipped,
-    StartOutcome,
 )
 
 __all__ = [
@@ -34,8 +33,11 @@ __all__ = [
     "ReadyMessage",
     "RecordStore",
     "Skipped",
-    "StartOutcome",
 ]
+
+
+#: Most jobs one recovery call moves (a sweep calls again next time for the rest).
+RECOVERY_BATCH = 1000
 
 
 class RecordStore:
@@ -54,9 +56,6 @@ class RecordStore:
     ) -> CreateOutcome:
         """Record an accepted job (and, with ``message``, enqueue it) in one script."""
         return self.executor.run(transitions.create(job, idempotency, message))
-
-    def start(self, job_id: str, generation: int, worker_id: str) -> StartOutcome:
-        return self.executor.run(transitions.start(job_id, generation, worker_id, now_ms()))
 
     def finish(
         self,
@@ -103,11 +102,15 @@ class RecordStore:
         """Send the messages of up to ``limit`` jobs whose time in the due set has come."""
         return self.executor.run(transitions.promote(now_ms(), limit))
 
-    def active_ids(self, limit: int) -> list[str]:
-        return self.ids_in(State.ACTIVE, None, limit)
+    def owned_ids(self, limit: int) -> list[str]:
+        """Ids of jobs a worker process holds (``claimed`` or ``active``); two round trips."""
+        return [i for state in OWNED for i in self.ids_in(state, None, limit)][:limit]
 
-    def recover_orphan(self, job_id: str, owner: str = "") -> bool:
-        return self.executor.run(transitions.recover_orphan(job_id, now_ms(), owner))
+    def recover_lost(self, owner: str = "", limit: int = RECOVERY_BATCH) -> list[str]:
+        """Jobs claimed or running under a process that is gone back to ``waiting``, with
+        their messages: ``owner``'s at once, or (``owner`` '') those of every owner whose
+        presence expired. The ids recovered."""
+        return self.executor.run(transitions.recover_lost(owner, now_ms(), limit))
 
     # --- reads ---------------------------------------------------------------------
 

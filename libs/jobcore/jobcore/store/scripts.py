@@ -115,13 +115,15 @@ def load(name: str) -> LuaScript:
 
 
 CREATE = load("create")
-START = load("start")
+CLAIM = load("claim")
+BEGIN = load("begin")
+RELEASE = load("release")
 FINISH = load("finish")
 PROGRESS = load("progress")
 CANCEL = load("cancel")
 RETRY = load("retry")
 PROMOTE = load("promote")
-RECOVER_ORPHAN = load("recover_orphan")
+RECOVER_LOST = load("recover_lost")
 PURGE = load("purge")
 LIST = load("list")
 STATS = load("stats")
@@ -134,13 +136,15 @@ ALL: dict[str, LuaScript] = {
     s.name: s
     for s in (
         CREATE,
-        START,
+        CLAIM,
+        BEGIN,
+        RELEASE,
         FINISH,
         PROGRESS,
         CANCEL,
         RETRY,
         PROMOTE,
-        RECOVER_ORPHAN,
+        RECOVER_LOST,
         PURGE,
         LIST,
         STATS,

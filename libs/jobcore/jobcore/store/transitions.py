@@ -4,7 +4,7 @@ into a named value. Each is an operation (``calls.py``) that an executor runs.""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -71,24 +71,6 @@ class CreateOutcome:
 
 
 @dataclass(frozen=True)
-class StartOutcome:
-    """What the worker learns when it tries to start a message."""
-
-    outcome: str  # started | missing | terminal | stale | busy | dead
-    attempt: int = 0
-    max_attempts: int = 0
-    payload: Any = None
-    backoff: dict[str, Any] | None = None
-    traceparent: str = ""
-    #: The job's type (``started``).
-    job_type: str = ""
-    #: Why it did not start: the state, generation, owner or reason the script named.
-    reason: str = ""
-    #: The stored payload could not be decoded: the job cannot run (it fails permanently).
-    damaged: bool = False
-
-
-@dataclass(frozen=True)
 class Skipped:
     """A dead letter a bulk retry left alone, and why it failed."""
 
@@ -111,6 +93,161 @@ class Promoted:
 
     count: int
     next_due: int | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker process learns of a job it claimed at fetch (``lua/claim.lua``)."""
+
+    attempt: int
+    max_attempts: int
+    payload: Any
+    backoff: dict[str, Any]
+    job_type: str
+    #: The stored payload could not be decoded: the job cannot run (it fails permanently).
+    damaged: bool = False
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One message a claim fetched: its encoded body, and the claim (``None`` for a message
+    that is not Jobcore's)."""
+
+    body: str | bytes
+    claim: Claim | None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What one claim fetched: the messages to run, and the jobs whose messages it acked
+    without running them, with why (missing, terminal, stale, busy, dead)."""
+
+    fetched: list[Fetched]
+    skipped: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class MessageAck:
+    """The Dramatiq ack a transition performs in the same script: the worker process's
+    fetched-but-unacked set for the queue, the queue's bodies, and the message's id."""
+
+    acks_key: str
+    messages_key: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class Released:
+    """A claimed message a stopping worker process gives back: its broker id, its job's id
+    ('' for a message that is not Jobcore's) and generation."""
+
+    message_id: str
+    job_id: str
+    generation: int
+
+
+#: Entries per claimed message in ``lua/claim.lua``'s reply.
+_CLAIM_WIDTH = 6
+
+
+def claim(
+    queue: str,
+    worker_id: str,
+    count: int,
+    now: int,
+    *,
+    heartbeat_timeout_ms: int,
+    maintenance: bool,
+    dead_message_ttl_ms: int,
+) -> Operation[Claimed]:
+    """Fetch up to ``count`` messages of ``queue`` for ``worker_id`` and claim their jobs
+    (with Dramatiq's heartbeat and, when ``maintenance``, its maintenance)."""
+    reply = yield scripts.CLAIM.call(
+        keys={
+            "ready_queue": keys.ready_queue(queue),
+            "messages": keys.messages(queue),
+            "acks": keys.acks(worker_id, queue),
+            "heartbeats": keys.BROKER_HEARTBEATS,
+            "dead_queue": keys.dead_queue(queue),
+            "dead_messages": keys.dead_messages(queue),
+            "due": keys.DUE,
+        },
+        args={
+            "now": now,
+            "worker_id": worker_id,
+            "queue": queue,
+            "count": count,
+            "heartbeat_timeout_ms": heartbeat_timeout_ms,
+            "maintenance": "1" if maintenance else "0",
+            "dead_message_ttl_ms": dead_message_ttl_ms,
+            "delivery_cap_reason": DELIVERY_CAP_REASON,
+        },
+    )
+    claimed, skipped = reply
+    fetched = []
+    for i in range(0, len(claimed), _CLAIM_WIDTH):
+        body, attempt, max_attempts, payload_text, backoff_text, job_type = claimed[
+            i : i + _CLAIM_WIDTH
+        ]
+        if not job_type:
+            fetched.append(Fetched(body, None))
+            continue
+        payload = _object(payload_text)
+        found = Claim(
+            attempt=_whole(attempt, 1),
+            max_attempts=_whole(max_attempts, 1),
+            payload=payload,
+            backoff=_object(backoff_text or "{}") or {},
+            job_type=job_type,
+            damaged=payload is None,
+        )
+        fetched.append(Fetched(body, found))
+    return Claimed(fetched, [(skipped[i], skipped[i + 1]) for i in range(0, len(skipped), 2)])
+
+
+def begin(worker_id: str, attempts: Sequence[tuple[str, int, int, int]]) -> Operation[list[str]]:
+    """Record attempts that began (job id, generation, attempt, started at) as ``active``;
+    the ids of the jobs ``worker_id`` no longer holds (cancelled meanwhile)."""
+    gone = yield scripts.BEGIN.call(
+        keys={},
+        args={"worker_id": worker_id, "attempts_json": json.dumps([list(a) for a in attempts])},
+        rest_of_keys=tuple(keys.job(a[0]) for a in attempts),
+    )
+    return list(gone)
+
+
+def release(worker_id: str, queue: str, messages: Sequence[Released]) -> Operation[int]:
+    """Give claimed messages back to the front of their queue, their jobs ``waiting``."""
+    released = yield scripts.RELEASE.call(
+        keys={
+            "ready_queue": keys.ready_queue(queue),
+            "messages": keys.messages(queue),
+            "acks": keys.acks(worker_id, queue),
+        },
+        args={
+            "worker_id": worker_id,
+            "queue": queue,
+            "messages_json": json.dumps([[m.message_id, m.job_id, m.generation] for m in messages]),
+        },
+        rest_of_keys=tuple(keys.job(m.job_id) if m.job_id else "" for m in messages),
+    )
+    return int(released)
+
+
+def recover_lost(owner: str, now: int, limit: int) -> Operation[list[str]]:
+    """Jobs of worker processes that are gone back to ``waiting`` with their messages:
+    those of ``owner`` (a process its supervisor saw die), or with ``owner`` '' those of
+    every owner whose presence expired; the ids recovered."""
+    recovered = yield scripts.RECOVER_LOST.call(
+        keys={"types": keys.TYPES, "due": keys.DUE, "heartbeats": keys.BROKER_HEARTBEATS},
+        args={
+            "owner": owner,
+            "now": now,
+            "delivery_cap_reason": DELIVERY_CAP_REASON,
+            "limit": limit,
+        },
+    )
+    return list(recovered)
 
 
 def create(
@@ -148,32 +285,6 @@ def create(
     return CreateOutcome(reply[0], reply[1], reply[2] if len(reply) > 2 else "")
 
 
-def start(job_id: str, generation: int, worker_id: str, now: int) -> Operation[StartOutcome]:
-    reply = yield scripts.START.call(
-        keys={"job": keys.job(job_id), "due": keys.DUE},
-        args={
-            "job_id": job_id,
-            "generation": generation,
-            "worker_id": worker_id,
-            "now": now,
-            "delivery_cap_reason": DELIVERY_CAP_REASON,
-        },
-    )
-    if reply[0] != "started":
-        return StartOutcome(reply[0], reason=reply[1] if len(reply) > 1 else "")
-    payload, backoff = _object(reply[3]), _object(reply[4] or "{}")
-    return StartOutcome(
-        "started",
-        attempt=_whole(reply[1], 1),
-        max_attempts=_whole(reply[2], 1),
-        payload=payload,
-        backoff=backoff or {},
-        traceparent=reply[5],
-        job_type=reply[6],
-        damaged=payload is None,
-    )
-
-
 def finish(
     job_id: str,
     generation: int,
@@ -186,13 +297,23 @@ def finish(
     next_attempt_at: int | None = None,
     failed_reason: str = "",
     link: str = "",
+    attempt: int = 0,
+    started_at: int = 0,
+    ack: MessageAck | None = None,
 ) -> Operation[Finished]:
-    """Record how an attempt ended (see ``lua/finish.lua``), confirmed by the replicas. An
-    unconfirmed end raises ``NotReplicated`` whose ``reply`` is the ``Finished`` it wrote.
-    ``link`` is the attempt's traceparent: the next attempt's span links to it."""
+    """Record how an attempt ended (see ``lua/finish.lua``) and, with ``ack``, ack its
+    message in the same script, confirmed by the replicas. An unconfirmed end raises
+    ``NotReplicated`` whose ``reply`` is the ``Finished`` it wrote. ``link`` is the
+    attempt's traceparent: the next attempt's span links to it. ``attempt`` and
+    ``started_at`` record the attempt as begun if nothing did yet."""
     call = replicated(
         scripts.FINISH.call(
-            keys={"job": keys.job(job_id), "due": keys.DUE},
+            keys={
+                "job": keys.job(job_id),
+                "due": keys.DUE,
+                "acks": ack.acks_key if ack else "",
+                "messages": ack.messages_key if ack else "",
+            },
             args={
                 "job_id": job_id,
                 "generation": generation,
@@ -204,6 +325,9 @@ def finish(
                 "next_attempt_at": "" if next_attempt_at is None else next_attempt_at,
                 "failed_reason": failed_reason,
                 "link": link,
+                "attempt": attempt,
+                "started_at": started_at or now,
+                "message_id": ack.message_id if ack else "",
             },
         )
     )
@@ -268,16 +392,6 @@ def promote(now: int, limit: int) -> Operation[Promoted]:
     """Send the messages of up to ``limit`` due jobs (``lua/promote.lua``)."""
     reply = yield scripts.PROMOTE.call(keys={"due": keys.DUE}, args={"now": now, "limit": limit})
     return Promoted(int(reply[0]), _whole(reply[1], 0) or None)
-
-
-def recover_orphan(job_id: str, now: int, owner: str = "") -> Operation[bool]:
-    """An active job whose owner is gone (``owner``, or any owner that stopped beating)
-    back to waiting, its message sent; whether it was recovered."""
-    reply = yield scripts.RECOVER_ORPHAN.call(
-        keys={"job": keys.job(job_id), "due": keys.DUE},
-        args={"job_id": job_id, "now": now, "owner": owner},
-    )
-    return bool(reply[0] == "recovered")
 
 
 def purge(job_id: str, states: Collection[str]) -> Operation[bool]:

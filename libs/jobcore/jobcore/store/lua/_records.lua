@@ -61,6 +61,16 @@ local function owner_alive(rec)
   return rec.owner and redis.call('EXISTS', k_worker(rec.owner)) == 1
 end
 
+-- Tell idle consumers of ``queue`` a message is ready (they wait on this list with BLPOP,
+-- outside Lua); a few tokens are kept, enough to wake each idle consumer once.
+local WAKE_TOKENS = 16
+local function wake(queue)
+  local key = k_wake(queue)
+  redis.call('LPUSH', key, 1)
+  redis.call('LTRIM', key, 0, WAKE_TOKENS - 1)
+end
+
+
 -- A job's message for its current generation, written to its queue as Dramatiq's Redis broker
 -- would (body in the queue's ``.msgs`` hash, id pushed on its ready list). The broker's
 -- message id is ``<job id>.<generation>``: sending a generation twice writes one message.
@@ -83,6 +93,7 @@ local function send_message(job, id, rec, now)
     ',"message_id":' .. cjson.encode(id) .. ',"message_timestamp":' .. tonumber(now) .. '}'
   redis.call('HSET', k_messages(rec.queue), message_id, body)
   redis.call('RPUSH', k_ready(rec.queue), message_id)
+  wake(rec.queue)
 end
 
 -- A pending job becomes due at ``at``: its message is sent now if that time has come, or it
@@ -94,4 +105,54 @@ local function send_when_due(job, due, id, rec, at, now)
   else
     redis.call('ZADD', due, at, id)
   end
+end
+
+-- An attempt that began in a worker process is recorded: ``claimed`` becomes ``active``, its
+-- delivery is counted and ``started`` added (``redelivered`` when it takes over the number
+-- of an attempt a crash cut short). With ``move`` false the index entry is left for the
+-- caller, which moves the job on from ``claimed`` in the same script.
+local function begin_attempt(job, id, rec, worker_id, attempt, started_at, move)
+  local number = tonumber(attempt)
+  local deliveries = rec.deliveries + 1
+  redis.call('HSET', job, 'state', STATE.ACTIVE, 'deliveries', deliveries, 'attempts', number,
+    'processedAt', started_at)
+  redis.call('HDEL', job, 'nextAttemptAt')
+  local event = {at = tonumber(started_at), event = 'started', attempt = number,
+    delivery = deliveries, worker = worker_id}
+  if number <= rec.attempts then event.redelivered = true end
+  add_event(job, event)
+  rec.deliveries, rec.attempts = deliveries, number
+  if move then
+    move_state(id, rec.type, rec.seq, STATE.CLAIMED, STATE.ACTIVE)
+    rec.state = STATE.ACTIVE
+  end
+end
+
+-- A job claimed or running under a process that is gone goes back to ``waiting`` with a new
+-- generation and its message. From ``claimed`` the attempt may have begun unrecorded: its
+-- delivery is counted; from ``active`` it was, and the attempt's number is given back. Past
+-- the delivery cap the job fails instead.
+local function release_lost(job, due, id, rec, now, cap_reason)
+  local at = tonumber(now)
+  local deliveries, attempts = rec.deliveries, rec.attempts
+  if rec.state == STATE.CLAIMED then
+    deliveries = deliveries + 1
+  else
+    attempts = math.max(attempts - 1, 0)
+  end
+  if deliveries >= rec.maxDeliveries then
+    local reason = string.format(cap_reason, deliveries)
+    finish(job, due, id, rec, STATE.FAILED, now, {'failedReason', reason,
+      'failure', FAILURE.DELIVERY_CAP, 'attempts', attempts, 'deliveries', deliveries})
+    add_event(job, {at = at, event = 'dead-lettered', reason = reason})
+    return 'dead'
+  end
+  redis.call('HSET', job, 'state', STATE.WAITING, 'generation', rec.generation + 1,
+    'attempts', attempts, 'deliveries', deliveries)
+  redis.call('HDEL', job, 'owner')
+  move_state(id, rec.type, rec.seq, rec.state, STATE.WAITING)
+  add_event(job, {at = at, event = 'recovered',
+    reason = 'worker ' .. (rec.owner or '?') .. ' was lost'})
+  send_message(job, id, rec, now)
+  return 'recovered'
 end

@@ -1,4 +1,6 @@
--- cancel.lua: a job that has not started (waiting, delayed, retrying) is cancelled.
+-- cancel.lua: a job that has not started (waiting, delayed, retrying, or claimed by a worker
+-- process that has not recorded its start) is cancelled; a claimed job's run is asked to
+-- stop and its end is not recorded.
 -- KEYS[1] = job: the record's hash
 -- KEYS[2] = due: the due set
 -- ARGV[1] = job_id

@@ -55,6 +55,7 @@ move_state(id, job_type, seq, nil, state)
 if ready_queue ~= '' then
   redis.call('HSET', messages, message_id, message_body)
   redis.call('RPUSH', ready_queue, message_id)
+  wake(queue)
 else
   redis.call('ZADD', due, tonumber(due_at), id)
 end
