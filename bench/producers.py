@@ -22,7 +22,6 @@ from jobcore.jobs import Jobs
 from jobcore.runtime import build_runtime
 from jobcore.settings import Settings
 from jobcore.store.keys import DRAMATIQ_NAMESPACE
-from jobcore.telemetry.message_tracing import MessageTracing
 
 #: Broker namespace where pre-filled messages wait for ``release_parked``.
 PARKED_NAMESPACE = "bench-parked"
@@ -37,11 +36,19 @@ def message_hash(namespace: str = DRAMATIQ_NAMESPACE) -> str:
     return f"{namespace}:{QUEUE}.msgs"
 
 
+def wake_list(namespace: str = DRAMATIQ_NAMESPACE) -> str:
+    """Jobcore's wake list of the queue (a bare Dramatiq worker never reads it)."""
+    return f"{namespace}:{QUEUE}.wake"
+
+
 def release_parked(client: redis.Redis) -> None:
-    """Move every parked message to the real queue at once (the queue must be empty)."""
+    """Move every parked message to the real queue at once (the queue must be empty), and
+    wake the idle consumers as Jobcore's scripts do when they write a message."""
     pipe = client.pipeline(transaction=True)
     pipe.rename(message_hash(PARKED_NAMESPACE), message_hash())
     pipe.rename(ready_list(PARKED_NAMESPACE), ready_list())
+    pipe.delete(wake_list(PARKED_NAMESPACE))
+    pipe.lpush(wake_list(), *[1] * 16)
     pipe.execute()
 
 
@@ -55,7 +62,6 @@ class JobcoreProducer:
         self.parser = SubmissionParser(self.runtime.job_types)
         # The same broker as Jobcore's in every respect but the namespace its messages go to.
         parked = build_broker(settings)
-        parked.add_middleware(MessageTracing(self.runtime.store.traceparent))
         parked.namespace = PARKED_NAMESPACE
         dramatiq.set_broker(self.runtime.broker)
         runtime = self.runtime

@@ -86,7 +86,8 @@ class ClaimSlots:
         if count:
             with self._changed:
                 self.free += count
-                self._changed.notify_all()
+                if self.free == count:  # consumers wait only while none is free
+                    self._changed.notify_all()
 
     def wait_free(self, timeout: float) -> bool:
         with self._changed:
@@ -188,7 +189,9 @@ class JobcoreRedisConsumer(_RedisConsumer):
     def _wait_for_work(self) -> None:
         """Block until a script writes a message to this queue, or ``WAKE_WAIT``."""
         try:
-            self.broker.wake_client().blpop([keys.wake(self.queue_name)], timeout=WAKE_WAIT)
+            self.broker.wake_client().blpop(
+                [keys.wake(self.queue_name, self.broker.namespace)], timeout=WAKE_WAIT
+            )
         except redis.RedisError:
             time.sleep(self._backoff.next())
 
@@ -422,6 +425,7 @@ class MessageSender:
             messages_key=keys.messages(queue, self.broker.namespace),
             message_id=redis_message_id,
             body=message.encode(),
+            wake_key=keys.wake(queue, self.broker.namespace),
         )
         return PreparedMessage(ready, message)
 

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+import psutil
+
 from jobcore.errors import StoreUnavailable
 from jobcore.execution.job_lifecycle import check_implementations
 from jobcore.presence import PROCESS_ID_VAR, new_process_id
@@ -47,7 +49,10 @@ class WorkerProcess:
         self.command = command
         self.releases = releases
         self.process: subprocess.Popen[bytes] | None = None
+        #: The process that runs the jobs: Dramatiq's launcher (``process``) forks it.
+        self.runner: psutil.Process | None = None
         self.process_id = ""
+        self.released = False
         self.started_at = 0.0
         self.pause = RESTART_PAUSE
         self.restart_at: float | None = None
@@ -56,6 +61,8 @@ class WorkerProcess:
         self.process_id = new_process_id(f"{os.getpid()}.{self.index}")
         env = {**os.environ, PROCESS_ID_VAR: self.process_id}
         self.process = subprocess.Popen(self.command, env=env)
+        self.runner = None
+        self.released = False
         self.started_at = time.monotonic()
         self.restart_at = None
 
@@ -67,9 +74,14 @@ class WorkerProcess:
             if now >= self.restart_at:
                 self.start()
             return
-        if self.process is None or self.process.poll() is None:
+        if self.process is None:
             return
-        self.releases.add(self.process_id)
+        if self.process.poll() is None:
+            if self._runner_died():
+                # Its launcher notices only seconds later: the jobs go back now.
+                self._release()
+            return
+        self._release()
         lived = now - self.started_at
         self.pause = (
             RESTART_PAUSE if lived > HEALTHY_AFTER else min(self.pause * 2, RESTART_PAUSE_MAX)
@@ -80,6 +92,23 @@ class WorkerProcess:
         )
         self.restart_at = now + self.pause
 
+    def _release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.releases.add(self.process_id)
+
+    def _runner_died(self) -> bool:
+        assert self.process is not None
+        try:
+            if self.runner is None:
+                children = psutil.Process(self.process.pid).children()
+                if not children:
+                    return False
+                self.runner = children[0]
+            return bool(self.runner.status() == psutil.STATUS_ZOMBIE)
+        except psutil.NoSuchProcess:
+            return self.runner is not None
+
     def terminate(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -87,7 +116,7 @@ class WorkerProcess:
     def wait(self) -> None:
         if self.process:
             self.process.wait()
-            self.releases.add(self.process_id)
+            self._release()
 
 
 class Releases:

@@ -47,8 +47,11 @@ class StartRecorder:
 
     def began(self, job: JobContext) -> None:
         with self._lock:
+            idle = not self._pending
             self._pending[job.id] = (job, job.started_at)
-        self._wake.set()
+        if idle:
+            # Only an idle recorder needs waking: a busy one looks at every pending start.
+            self._wake.set()
 
     def ended(self, job: JobContext) -> None:
         """The attempt ended: its end records its start, if this has not."""

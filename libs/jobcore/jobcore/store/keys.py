@@ -32,9 +32,6 @@ TYPES = PREFIX + "types"
 #: by when their message goes to their ready queue (epoch ms). The lease holder's promoter
 #: (``execution/promoter.py``, ``lua/promote.lua``) writes each message when it is due.
 DUE = PREFIX + "due"
-#: List of tokens pushed (and trimmed to a few) whenever a script writes a message to a
-#: queue; an idle consumer of the queue waits on it with ``BLPOP`` instead of polling.
-WAKE = PREFIX + "wake:{queue}"
 #: String ``<jobId> <fingerprint>`` for one idempotency key (hashed), expiring with the window.
 IDEMPOTENCY = PREFIX + "idem:{namespace}:{digest}"
 #: Hash: one live worker or scheduler process (id, kind, host, pid, queues, inFlight,
@@ -58,6 +55,10 @@ DRAMATIQ_NAMESPACE = "dramatiq"
 #: List: ids of a queue's ready messages (``RPUSH`` to enqueue, ``LPOP`` to fetch). Jobcore's
 #: scripts push a job's message here themselves (``lua/_records.lua``'s ``send_message``).
 READY_QUEUE = DRAMATIQ_NAMESPACE + ":{queue}"
+#: List of tokens Jobcore pushes (and trims to a few) whenever a script writes a message to
+#: the queue; an idle consumer of the queue waits on it with ``BLPOP`` instead of polling.
+#: Beside its queue, in the broker's namespace.
+WAKE = DRAMATIQ_NAMESPACE + ":{queue}.wake"
 #: Hash: a queue's message bodies by message id (the broker's ``redis_message_id``).
 MESSAGES = DRAMATIQ_NAMESPACE + ":{queue}.msgs"
 #: The delay queue of a queue (Dramatiq's ``<queue>.DQ``): its own ready list and ``.msgs``
@@ -128,8 +129,8 @@ def acks(broker_id: str, queue: str) -> str:
     return ACKS.format(broker_id=broker_id, queue=queue)
 
 
-def wake(queue: str) -> str:
-    return WAKE.format(queue=queue)
+def wake(queue: str, namespace: str = DRAMATIQ_NAMESPACE) -> str:
+    return ready_queue(queue, namespace) + ".wake"
 
 
 def delay_queue_name(queue: str) -> str:

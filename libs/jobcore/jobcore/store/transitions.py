@@ -50,6 +50,8 @@ class ReadyMessage:
     messages_key: str
     message_id: str
     body: bytes
+    #: The queue's wake list (its idle consumers wait on it).
+    wake_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -268,6 +270,7 @@ def create(
             ),
             "ready_queue": message.queue_key if message else "",
             "messages": message.messages_key if message else "",
+            "wake_list": message.wake_key if message else "",
         },
         args={
             **fields,

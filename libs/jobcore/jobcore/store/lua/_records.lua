@@ -61,11 +61,10 @@ local function owner_alive(rec)
   return rec.owner and redis.call('EXISTS', k_worker(rec.owner)) == 1
 end
 
--- Tell idle consumers of ``queue`` a message is ready (they wait on this list with BLPOP,
+-- Tell idle consumers of a queue a message is ready (they wait on its wake list with BLPOP,
 -- outside Lua); a few tokens are kept, enough to wake each idle consumer once.
 local WAKE_TOKENS = 16
-local function wake(queue)
-  local key = k_wake(queue)
+local function wake(key)
   redis.call('LPUSH', key, 1)
   redis.call('LTRIM', key, 0, WAKE_TOKENS - 1)
 end
@@ -93,7 +92,7 @@ local function send_message(job, id, rec, now)
     ',"message_id":' .. cjson.encode(id) .. ',"message_timestamp":' .. tonumber(now) .. '}'
   redis.call('HSET', k_messages(rec.queue), message_id, body)
   redis.call('RPUSH', k_ready(rec.queue), message_id)
-  wake(rec.queue)
+  wake(k_wake(rec.queue))
 end
 
 -- A pending job becomes due at ``at``: its message is sent now if that time has come, or it

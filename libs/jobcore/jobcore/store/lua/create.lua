@@ -9,6 +9,7 @@
 -- KEYS[5] = idempotency: the hashed idempotency key, or '' without one
 -- KEYS[6] = ready_queue: the ready list the message goes to, or '' without a message
 -- KEYS[7] = messages: the queue's message bodies, or '' without a message
+-- KEYS[8] = wake_list: the queue's wake list, or '' without a message
 -- ARGV[1] = id: the new job's id
 -- ARGV[2] = job_type: its type's name
 -- ARGV[3] = queue: its queue
@@ -55,7 +56,7 @@ move_state(id, job_type, seq, nil, state)
 if ready_queue ~= '' then
   redis.call('HSET', messages, message_id, message_body)
   redis.call('RPUSH', ready_queue, message_id)
-  wake(queue)
+  wake(wake_list)
 else
   redis.call('ZADD', due, tonumber(due_at), id)
 end

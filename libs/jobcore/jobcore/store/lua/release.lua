@@ -26,7 +26,7 @@ for i, job in ipairs(jobs) do
     end
     if redis.call('HEXISTS', messages, message_id) == 1 then
       redis.call('LPUSH', ready_queue, message_id)
-      wake(queue)
+      wake(k_wake(queue))
       released = released + 1
     end
   end
