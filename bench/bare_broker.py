@@ -12,6 +12,8 @@ from jobcore.settings import Settings
 QUEUE = "default"
 #: Redis list where ``latency_probe`` pushes ``<sent ms> <started ms>``.
 LATENCY_KEY = "bench:latency"
+#: Redis list, one per probe token, where ``sleep_probe`` pushes the ms of each start.
+STARTS_KEY = "bench:starts:{token}"
 
 
 def bare_broker(redis_url: str, namespace: str = "dramatiq") -> RedisBroker:

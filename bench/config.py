@@ -14,6 +14,10 @@ def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+#: Every part, the default of ``BENCH_PARTS``.
+PARTS = "queues,http,scale,ack,recovery"
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     #: Pre-filled no-op jobs drained by warm workers (``BENCH_JOBS``).
@@ -40,13 +44,23 @@ class BenchConfig:
     log_level: str
     #: Sample the Jobcore workers with py-spy during the drain (``BENCH_PROFILE``).
     profile: bool
-    #: Parts to run (``BENCH_PARTS``: any of queues, http, scale, ack).
+    #: Parts to run (``BENCH_PARTS``: any of queues, http, scale, ack, recovery).
     parts: frozenset[str]
     #: Pre-filled jobs drained with each replica acknowledgement setting (``BENCH_ACK_JOBS``).
     ack_jobs: int = 5000
     #: Whole runs of the queue and HTTP parts; the table shows each figure's median
     #: (``BENCH_RUNS``, default 3). Reads at scale run once, in the last run.
     runs: int = 3
+    #: Jobs of the idle submit→start timing, one every ``idle_interval`` seconds
+    #: (``BENCH_IDLE_JOBS``, ``BENCH_IDLE_INTERVAL``).
+    idle_jobs: int = 10
+    idle_interval: float = 2.0
+    #: Seconds idle workers' Redis commands are counted for (``BENCH_IDLE_SECONDS``).
+    idle_seconds: float = 10.0
+    #: How long the job of a crash-recovery timing sleeps (``BENCH_RECOVERY_SLEEP``) and how
+    #: long its second start is awaited before "not recovered" (``BENCH_RECOVERY_TIMEOUT``).
+    recovery_sleep: float = 30.0
+    recovery_timeout: float = 90.0
 
     @classmethod
     def from_env(cls) -> BenchConfig:
@@ -69,9 +83,12 @@ class BenchConfig:
             tracing=os.environ.get("BENCH_TRACING", "1") not in ("0", "false", "no", "off"),
             log_level=os.environ.get("BENCH_LOG_LEVEL", "INFO"),
             profile=os.environ.get("BENCH_PROFILE", "0") not in ("0", "false", "no", "off", ""),
-            parts=frozenset(
-                p.strip() for p in os.environ.get("BENCH_PARTS", "queues,http,scale,ack").split(",")
-            ),
+            parts=frozenset(p.strip() for p in os.environ.get("BENCH_PARTS", PARTS).split(",")),
             ack_jobs=_int("BENCH_ACK_JOBS", 5000),
             runs=max(_int("BENCH_RUNS", 3), 1),
+            idle_jobs=max(_int("BENCH_IDLE_JOBS", 10), 1),
+            idle_interval=_float("BENCH_IDLE_INTERVAL", 2.0),
+            idle_seconds=_float("BENCH_IDLE_SECONDS", 10.0),
+            recovery_sleep=_float("BENCH_RECOVERY_SLEEP", 30.0),
+            recovery_timeout=_float("BENCH_RECOVERY_TIMEOUT", 90.0),
         )

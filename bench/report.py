@@ -157,6 +157,77 @@ def replica_ack_rows(runs: list[dict[str, Any]]) -> list[Row]:
     return rows
 
 
+def recovery_cell(runs: list[dict[str, Any]], *path: str) -> str:
+    """Seconds until a crashed worker's job ran again: the median of the runs where it did,
+    and how many runs it did not (``not recovered in N s``) or could not be measured."""
+    found = [get(run, "recovery", *path) for run in runs]
+    found = [f for f in found if isinstance(f, dict)]
+    if not found:
+        return "—"
+    seconds = [f["seconds"] for f in found if f.get("recovered")]
+    missed = [f for f in found if f.get("recovered") is False]
+    errors = [f for f in found if "error" in f]
+    parts = [text(seconds, 1)] if seconds else []
+    if missed:
+        timeout = max(f.get("timeout_s", 0) for f in missed)
+        count = f"{len(missed)} of {len(found)} " if seconds or errors else ""
+        parts.append(f"{count}not recovered in {timeout:g} s")
+    if errors:
+        parts.append(f"{len(errors)} failed (see JSON)")
+    return "; ".join(parts)
+
+
+def recovery_rows(runs: list[dict[str, Any]]) -> list[Row]:
+    """Idle workers and crashed workers (the ``recovery`` part), Jobcore beside bare."""
+    with_recovery = [run for run in runs if run.get("recovery")]
+    if not with_recovery:
+        return []
+    latency = ("recovery", "idle_latency")
+    commands = ("recovery", "idle_commands")
+
+    def pair(system: str) -> str:
+        p50 = numbers(with_recovery, *latency, system, "submit_to_start_ms", "p50")
+        p99 = numbers(with_recovery, *latency, system, "submit_to_start_ms", "p99")
+        return f"{text(p50, 1)} / {text(p99, 1)}" if p50 else "—"
+
+    ours = numbers(with_recovery, *commands, "jobcore", "commands_per_s")
+    bare = numbers(with_recovery, *commands, "bare", "commands_per_s")
+    rate = ("commands_per_s",)
+    per_run = ratios(with_recovery, (*commands, "jobcore", *rate), (*commands, "bare", *rate))
+    return [
+        ("submit→start p50 / p99 ms on an idle system", pair("jobcore"), pair("bare"), ""),
+        (
+            "a worker process SIGKILLed under its supervisor: its job running again, s",
+            recovery_cell(with_recovery, "worker_killed", "jobcore"),
+            "no supervisor",
+            "",
+        ),
+        (
+            "a whole worker host lost (supervisor included): its job running again, s",
+            recovery_cell(with_recovery, "host_lost", "jobcore"),
+            recovery_cell(with_recovery, "host_lost", "bare"),
+            "",
+        ),
+        (
+            "idle Redis commands/s with default settings",
+            text(ours, 1),
+            text(bare, 1),
+            text(per_run, 2, "x"),
+        ),
+    ]
+
+
+def recovery_note(runs: list[dict[str, Any]]) -> str:
+    """The recovery settings the crash rows were measured with (the shipped defaults)."""
+    with_recovery = [run for run in runs if run.get("recovery")]
+    settings = get(with_recovery[-1], "recovery", "settings") if with_recovery else None
+    if not settings:
+        return ""
+    return "Crash rows measured with the shipped defaults: " + ", ".join(
+        f"{name}={value}" for name, value in settings.items()
+    )
+
+
 def print_table(results: dict[str, Any]) -> None:
     machine = results.get("machine", {})
     runs: list[dict[str, Any]] = results.get("runs", [])
@@ -184,13 +255,15 @@ def print_table(results: dict[str, Any]) -> None:
     http = http_rows(runs)
     scale_header, scale = scale_rows(results)
     acks = replica_ack_rows(runs)
-    width = max([len(r[0]) for r in rows + http + scale + acks] + [10])
+    recovery = recovery_rows(runs)
+    width = max([len(r[0]) for r in rows + http + scale + acks + recovery] + [10])
     ack_header = ("Replica acknowledgement, 1 replica", "ACK 1", "ACK 0", "ratio")
     for header, body in (
         (("", "Jobcore", "bare Dramatiq", "ratio"), rows),
         (("HTTP, gunicorn gthread 2 x 4", "POST /jobs", "GET /healthz", "ratio"), http),
         (scale_header, scale),
         (ack_header, acks),
+        (("Idle workers and crash recovery", "Jobcore", "bare Dramatiq", "ratio"), recovery),
     ):
         if not body:
             continue
@@ -201,3 +274,5 @@ def print_table(results: dict[str, Any]) -> None:
         print("-" * len(line))
         for label, ours, bare, ratio in body:
             print(f"{label:<{width}}  {ours:>{cols[0]}}  {bare:>{cols[1]}}  {ratio}")
+    if recovery:
+        print(recovery_note(runs))

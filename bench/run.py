@@ -1,5 +1,6 @@
 """One bench run: its own ``redis-server`` and OTLP sink, bare Dramatiq then Jobcore on the
-same queue steps, then HTTP and reads at scale; a table on stdout and a JSON file."""
+same queue steps, then HTTP and reads at scale, replica acknowledgement, and idle workers and
+crash recovery; a table on stdout and a JSON file."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from bench.otlp_sink import OtlpSink
 from bench.processes import ProcessGroup, api_server, bare_workers, jobcore_workers, wait_http
 from bench.producers import BareProducer, JobcoreProducer
 from bench.queue_phases import QueueBench, bare_timings, jobcore_timings
+from bench.recovery import recovery_bench
 from bench.replica_ack import replica_ack_bench
 from bench.report import print_table
 from bench.scale import RecordTemplate, record_memory, scale_bench
@@ -202,6 +204,10 @@ def one_run(config: BenchConfig, run_id: str, index: int, *, with_scale: bool) -
                 for group in reversed(groups):
                     group.stop()
                 results["replica_ack"] = replica_ack_bench(config, env, tmp, run_id, say)
+            if "recovery" in config.parts:
+                for group in reversed(groups):
+                    group.stop()
+                results["recovery"] = recovery_bench(config, env, tmp, run_id, say)
         finally:
             for group in reversed(groups):
                 group.stop()
