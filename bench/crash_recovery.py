@@ -29,6 +29,7 @@ from bench.processes import ProcessGroup
 from jobcore.clock import now_ms
 from jobcore.intake.submission import SubmissionParser
 from jobcore.runtime import Runtime
+from jobcore.store import keys
 
 #: Dramatiq's sorted set of its consumers' heartbeats (namespace ``dramatiq``): a worker
 #: process is in it once it has polled its queues.
@@ -175,6 +176,13 @@ def kill_host(group: ProcessGroup) -> float:
     return killed_at
 
 
+def runner_of(client: redis.Redis, job_id: str) -> psutil.Process:
+    """The Jobcore worker process running ``job_id`` (its owner's presence names its pid)."""
+    owner = client.hget(keys.job(job_id), "owner")
+    pid = client.hget(keys.worker(owner.decode() if isinstance(owner, bytes) else owner), "pid")
+    return psutil.Process(int(pid))
+
+
 def worker_process_killed(
     sleeper: Sleeper,
     start_host: Callable[[str], ProcessGroup],
@@ -182,14 +190,20 @@ def worker_process_killed(
     sleep: float,
     timeout: float,
 ) -> dict[str, Any]:
-    """One supervisor with one worker process; its worker process is SIGKILLed while the
-    job sleeps; seconds until the job starts again (in the restarted process)."""
+    """One supervisor with the bench's worker processes; the one running the job is
+    SIGKILLed while the job sleeps (for bare Dramatiq, which has no supervisor, every process
+    below the launcher); seconds until the job starts again."""
     host = start_host("host-a")
     try:
         wait_polling(client, host, 1)
         token = sleeper.submit(sleep)
         wait_starts(sleeper, token, 1, STARTUP_TIMEOUT, host.check_alive)
-        killed_at, pids = kill_worker_processes(host)
+        if isinstance(sleeper, JobcoreSleeper):
+            victim = runner_of(client, token)
+            killed_at, pids = time.time(), [victim.pid]
+            victim.send_signal(signal.SIGKILL)
+        else:
+            killed_at, pids = kill_worker_processes(host)
         result = started_again(sleeper, token, killed_at, timeout, host.check_alive)
         restarted = [p.pid for p in psutil.Process(host.pid).children()]
         return result | {"killed_pids": pids, "restarted_pids": restarted, "sleep_s": sleep}

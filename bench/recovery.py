@@ -38,7 +38,6 @@ RECOVERY_SETTINGS = (
     "owner_ttl",
     "heartbeat_interval",
     "sweep_interval",
-    "sweep_margin",
     "broker_heartbeat_timeout",
     "broker_maintenance_chance",
 )
@@ -98,7 +97,9 @@ class RecoveryBench:
             threads = self.config.threads
             if system == "bare":
                 return bare_workers(env, 1, threads, log).start()
-            return jobcore_workers(env, 1, threads, log).start()
+            # A killed process's job may go to its sibling under the same supervisor.
+            processes = self.config.processes if step == "worker_killed" else 1
+            return jobcore_workers(env, processes, threads, log).start()
 
         return start
 

@@ -167,7 +167,7 @@ def recovery_cell(runs: list[dict[str, Any]], *path: str) -> str:
     seconds = [f["seconds"] for f in found if f.get("recovered")]
     missed = [f for f in found if f.get("recovered") is False]
     errors = [f for f in found if "error" in f]
-    parts = [text(seconds, 1)] if seconds else []
+    parts = [text(seconds, 2)] if seconds else []
     if missed:
         timeout = max(f.get("timeout_s", 0) for f in missed)
         count = f"{len(missed)} of {len(found)} " if seconds or errors else ""
