@@ -121,6 +121,18 @@ class StoreOutage:
                     error=_short(error),
                 )
 
+    def stand_down(self) -> None:
+        """The loop has stopped trying (nothing left for it to do): it no longer counts as
+        waiting out an outage, and says nothing (no try told it the store is back)."""
+        if self._started_at is None:
+            return
+        with self._lock:
+            self._started_at = None
+            self._failures = 0
+            with _process_lock:
+                _down.discard(self.loop)
+                _publish()
+
     def began(self) -> float:
         """The time a try begins, to hand to ``succeeded``."""
         return self.clock()

@@ -49,6 +49,7 @@ class DuePromoter:
         while not self._stop.wait(pause):
             pause = PROMOTE_INTERVAL
             if not self.holds_lease():
+                outage.stand_down()  # another process promotes now
                 continue
             began = outage.began()
             try:

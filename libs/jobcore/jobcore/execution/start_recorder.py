@@ -78,6 +78,8 @@ class StartRecorder:
             while not self._stop.is_set():
                 with self._lock:
                     if not self._pending:
+                        # Every pending start was recorded by its attempt's end instead.
+                        outage.stand_down()
                         break
                     oldest = min(started for _, started in self._pending.values())
                 wait = oldest / 1000 + RECORD_AFTER - time.time()
