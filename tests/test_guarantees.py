@@ -166,6 +166,26 @@ def test_cancelling_a_delayed_job_stops_it_from_running(api, runtime, worker):
     assert record.state == "cancelled" and record.deliveries == 0
 
 
+def test_a_job_cancelled_while_claimed_sends_no_email(api, runtime, worker, smtp_sink):
+    """A cancel can land between a worker's claim and the attempt's first write: the
+    attempt then stops before its first guarded effect, so no cancelled job mails."""
+    cancelled = []
+    for n in range(20):
+        body = {
+            "type": "email",
+            "payload": {"to": f"c{n}@example.com", "subject": "s", "body": "b"},
+        }
+        job_id = submit(api, body)["jobId"]
+        if api.simulate_post(f"/jobs/{job_id}/cancel").status_code == 200:
+            cancelled.append(job_id)
+    assert cancelled, "no cancel landed before its job started"
+    time.sleep(2)
+    mailed = {m.job_id for m in smtp_sink.messages}
+    assert not mailed & set(cancelled)
+    for job_id in cancelled:
+        assert runtime.store.get(job_id).state == "cancelled"
+
+
 def test_cancelling_a_finished_job_is_a_409(api, runtime, worker):
     job_id = submit(api, {"type": "dummy", "payload": {}})["jobId"]
     wait_for_state(runtime, job_id, "completed")

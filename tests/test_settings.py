@@ -24,6 +24,11 @@ def test_a_bad_value_names_its_variable():
         Settings.from_env({"JOBCORE_OWNER_TTL": "soon"})
 
 
+def test_an_owner_ttl_a_heartbeat_could_miss_is_refused():
+    with pytest.raises(ConfigurationError, match="more than twice JOBCORE_HEARTBEAT_INTERVAL"):
+        Settings.from_env({"JOBCORE_OWNER_TTL": "5s", "JOBCORE_HEARTBEAT_INTERVAL": "30s"})
+
+
 def test_retention_shorter_than_the_idempotency_window_is_refused():
     with pytest.raises(ConfigurationError, match="JOBCORE_RETENTION"):
         Settings.from_env({"JOBCORE_RETENTION": "1h", "JOBCORE_IDEMPOTENCY_WINDOW": "24h"})

@@ -131,6 +131,12 @@ class PermanentError(JobcoreError):
     it had left. Bulk retries skip such jobs unless asked."""
 
 
+class JobCancelled(BaseException):
+    """Raised before a running attempt's first guarded effect when its job was cancelled
+    while it was only ``claimed``: the attempt stops there, and nothing more is recorded. A
+    ``BaseException``, so ``except Exception`` in job code does not swallow it."""
+
+
 class JobInterrupted(BaseException):
     """Raised by ``JobContext.sleep`` and ``JobContext.stop_if_asked`` when a graceful
     shutdown asks an interruptible job to stop: the attempt ends, the job goes back to

@@ -459,6 +459,12 @@ class Settings:
                 f"{ENV['replica_ack_timeout']} ({settings.replica_ack_timeout:g} s) must be "
                 f"shorter than {ENV['redis_timeout']} ({settings.redis_timeout:g} s)"
             )
+        if settings.owner_ttl <= 2 * settings.heartbeat_interval:
+            # A live process must beat at least twice per TTL, or its jobs look lost.
+            raise ConfigurationError(
+                f"{ENV['owner_ttl']} ({settings.owner_ttl:g} s) must be more than twice "
+                f"{ENV['heartbeat_interval']} ({settings.heartbeat_interval:g} s)"
+            )
         shortest = min(settings.retention, settings.failed_retention)
         if shortest < settings.idempotency_window:
             # A replayed key must find its job: records outlive the keys that name them.

@@ -44,8 +44,9 @@ def _job_path(job_id: str) -> str:
 
 
 def _body(req: falcon.Request, settings: Settings) -> Any:
-    """The request's JSON body, or ``None`` when it sent none."""
-    if not req.content_length:
+    """The request's JSON body, or ``None`` when it sent none (a chunked body is read too)."""
+    chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+    if not req.content_length and not chunked:
         return None
     return read_json(req, settings.max_body_bytes, settings.max_json_depth)
 

@@ -43,10 +43,19 @@ class HumanCheckRequired(JobcoreError):
 class EffectGuard:
     """Reservations for one job's effects."""
 
-    def __init__(self, executor: Executor, job_id: str, attempt: int) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        job_id: str,
+        attempt: int,
+        before_first: Callable[[], None] | None = None,
+    ) -> None:
         self.executor = executor
         self.job_id = job_id
         self.attempt = attempt
+        #: Called once before the first reservation (the worker records the attempt as
+        #: begun there, so a cancel cannot slip in between; it raises if one came first).
+        self.before_first = before_first
 
     def run_once(
         self,
@@ -55,6 +64,9 @@ class EffectGuard:
         is_ambiguous: Callable[[BaseException], bool] = lambda exc: False,
     ) -> T:
         """Run ``action`` unless this effect already ran (or may have) for this job."""
+        if self.before_first is not None:
+            before_first, self.before_first = self.before_first, None
+            before_first()
         pending = {
             "status": "pending",
             "attempt": self.attempt,

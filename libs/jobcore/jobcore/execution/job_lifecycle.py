@@ -14,7 +14,7 @@ from opentelemetry import trace
 
 from jobcore.broker import JobcoreRedisBroker, claim_of, end_attempt
 from jobcore.clock import now_ms
-from jobcore.errors import ConfigurationError, JobInterrupted, PermanentError
+from jobcore.errors import ConfigurationError, JobCancelled, JobInterrupted, PermanentError
 from jobcore.execution.context import JobContext, set_current_job
 from jobcore.execution.effects import EffectGuard, HumanCheckRequired
 from jobcore.execution.start_recorder import StartRecorder
@@ -24,6 +24,7 @@ from jobcore.model.specs import JobSpec, JobTypes
 from jobcore.model.states import AttemptOutcome
 from jobcore.outages import StoreOutage
 from jobcore.runtime import Runtime
+from jobcore.store import transitions
 from jobcore.store.transitions import MessageAck
 from jobcore.telemetry.tracing import current_traceparent
 
@@ -62,7 +63,7 @@ def attempt_outcome(
     raised after it; an interruption by a graceful shutdown is not an attempt."""
     if exception is None or job.finished:
         return AttemptOutcome.COMPLETED
-    if isinstance(exception, JobInterrupted | Shutdown):
+    if isinstance(exception, JobInterrupted | JobCancelled | Shutdown):
         return AttemptOutcome.REQUEUED
     if isinstance(exception, HumanCheckRequired):
         return AttemptOutcome.NEEDS_HUMAN_CHECK
@@ -161,12 +162,25 @@ class JobLifecycle(Middleware):
             generation=generation,
             settings=self.runtime.settings,
             report_progress=lambda p: self._progress(job_id, wid, p),
-            effects=EffectGuard(self.runtime.executor, job_id, claim.attempt),
+            effects=EffectGuard(
+                self.runtime.executor, job_id, claim.attempt, lambda: self._begin_now(job)
+            ),
             backoff=Backoff.from_json(claim.backoff),
             worker_id=wid,
             interruptible=bool(spec and spec.interruptible),
             started_at=now_ms(),
         )
+        if message.actor_name not in broker.actors:
+            reason = (
+                f"failed permanently: worker process {wid} has no implementation of job type "
+                f"{claim.job_type!r} (load its module with JOBCORE_JOB_MODULES, then retry it)"
+            )
+            details = {"error": reason, "failed_reason": reason}
+            end_attempt(
+                message,
+                AttemptEnd(self, job, AttemptOutcome.FAILED_PERMANENTLY, details),
+            )
+            raise SkipMessage("no implementation")
         if claim.damaged:
             reason = "failed permanently: the stored payload could not be decoded"
             details = {"error": reason, "failed_reason": reason}
@@ -188,6 +202,17 @@ class JobLifecycle(Middleware):
             log.debug("job started", max_attempts=job.max_attempts)
         for listener in self.listeners:
             listener.attempt_started(job)
+
+    def _begin_now(self, job: JobContext) -> None:
+        """Record the attempt as begun before its first guarded effect, so from then on it
+        cannot be cancelled; a cancel that came first stops it here (``JobCancelled``)."""
+        self.starts.ended(job)
+        begun = (job.id, job.generation, job.attempt, job.started_at)
+        gone = until_stored(
+            lambda: self.runtime.executor.run(transitions.begin(job.worker_id, [begun]))
+        )
+        if gone:
+            raise JobCancelled(job.id)
 
     def _progress(self, job_id: str, wid: str, progress: int) -> None:
         self.store.set_progress(job_id, wid, max(0, min(100, int(progress))))
@@ -250,7 +275,7 @@ class AttemptEnd:
         """Write the end (waiting out an outage: an end must not be dropped) and log it."""
         job = self.job
         store = self.lifecycle.store
-        until_stored(
+        finished = until_stored(
             lambda: store.finish(
                 job.id,
                 job.generation,
@@ -263,7 +288,15 @@ class AttemptEnd:
             )
         )
         with trace.use_span(self.span, end_on_exit=False):
-            _log_end(job, self.outcome, self.details, self.delay)
+            if finished.recorded:
+                _log_end(job, self.outcome, self.details, self.delay)
+            else:
+                log.info(
+                    "attempt ended after its job moved on (cancelled or recovered): not recorded",
+                    job_id=job.id,
+                    job_type=job.type,
+                    attempt=job.attempt,
+                )
 
 
 def _details(

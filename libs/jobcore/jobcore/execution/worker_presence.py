@@ -71,11 +71,11 @@ class WorkerPresence(Middleware):
         self._thread.start()
         self.promoter.start()
 
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
-        self._stop.set()
-
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
-        # The promoter runs to the end: it sends what this shutdown requeued after its pause.
+        # The heartbeat beats until every job of this process has ended (a shutdown waits
+        # for them up to JOBCORE_WORKER_SHUTDOWN_TIMEOUT, longer than the owner TTL: its jobs
+        # must not look lost meanwhile), and the promoter sends what the shutdown requeued.
+        self._stop.set()
         self.promoter.stop()
         if self._thread:
             self._thread.join(timeout=5)

@@ -182,7 +182,8 @@ TRANSITIONS: tuple[Transition, ...] = (
         State.CANCELLED,
         "cancelled",
         DueSet.LEAVES,
-        "by hand, before it starts (a claimed job's run is asked to stop, its end dropped)",
+        "by hand, before it starts (a claimed job's run stops before its first guarded "
+        "effect, or is asked to stop; its end is dropped)",
     ),
     Transition(
         Operation.MANUAL_RETRY,
