@@ -198,7 +198,12 @@ def test_retrying_a_failed_job_resets_attempts_and_keeps_history(api, runtime, w
     job_id = submit(api, body)["jobId"]
     wait_for_state(runtime, job_id, "failed")
     result = api.simulate_post(f"/jobs/{job_id}/retry")
-    assert result.status_code == 200 and result.json["state"] in ("waiting", "active", "failed")
+    assert result.status_code == 200 and result.json["state"] in (
+        "waiting",
+        "claimed",
+        "active",
+        "failed",
+    )
     wait_until(lambda: [e for e in runtime.store.events(job_id) if e["event"] == "started"][1:])
     record = wait_for_state(runtime, job_id, "failed")
     assert record.attempts == 1
