@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from conftest import BIN, wait_for_state, wait_until
 
+from jobcore.intake.listing import CURSOR_RULE
 from jobcore.presence import live_processes
 from jobcore_devstack.redis_server import free_port
 
@@ -125,6 +126,12 @@ def test_a_payload_that_is_not_json_exits_2(env):
 
 def test_a_bad_command_line_exits_2(env):
     assert problem(jobcore(env, "jobs", "--limit", "many"), 2)["title"] == "Bad usage"
+
+
+def test_a_cursor_the_api_would_refuse_exits_2_with_the_apis_rule(env, api):
+    refused = problem(jobcore(env, "jobs", "--cursor", "-5"), 2)
+    assert CURSOR_RULE in refused["detail"]
+    assert api.simulate_get("/jobs", params={"cursor": "-5"}).status_code == 422
 
 
 def test_an_unknown_job_id_exits_3_even_when_it_begins_with_a_dash(env):

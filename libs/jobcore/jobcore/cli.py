@@ -30,7 +30,13 @@ from jobcore.errors import (
     JobcoreError,
     MalformedRequest,
 )
-from jobcore.intake.listing import DEFAULT_PAGE_SIZE, filter_problems, raise_for
+from jobcore.intake.listing import (
+    CURSOR_RULE,
+    DEFAULT_PAGE_SIZE,
+    filter_problems,
+    parse_cursor,
+    raise_for,
+)
 from jobcore.intake.strict_json import parse_strict
 from jobcore.model.catalogue import load_job_types
 from jobcore.model.states import ALL_STATES
@@ -227,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--state", help=f"one of {', '.join(ALL_STATES)}")
     sub.add_argument("--type", help="a job type")
     sub.add_argument("--limit", type=int, default=DEFAULT_PAGE_SIZE)
-    sub.add_argument("--cursor", type=int, help="nextCursor of the previous page")
+    sub.add_argument("--cursor", type=_cursor, help="nextCursor of the previous page")
     sub = add("retry", retry, "retry a failed or cancelled job")
     sub.add_argument("id")
     sub.add_argument(
@@ -300,6 +306,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "health" and not answer["healthy"]:
         return EXIT_UNHEALTHY
     return EXIT_OK
+
+
+def _cursor(text: str) -> int:
+    cursor = parse_cursor(text)
+    if cursor is None:
+        raise argparse.ArgumentTypeError(CURSOR_RULE)
+    return cursor
 
 
 def main() -> None:

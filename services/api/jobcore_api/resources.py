@@ -15,7 +15,13 @@ import structlog
 
 from jobcore.errors import InvalidRequest, Problem, quoted
 from jobcore.intake.idempotency import CLIENT_NAMESPACE, parse_header
-from jobcore.intake.listing import DEFAULT_PAGE_SIZE, filter_problems, raise_for
+from jobcore.intake.listing import (
+    CURSOR_RULE,
+    DEFAULT_PAGE_SIZE,
+    filter_problems,
+    parse_cursor,
+    raise_for,
+)
 from jobcore.intake.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA, checked_body
 from jobcore.jobs import Jobs, purged_view
 from jobcore.model.states import State
@@ -72,12 +78,9 @@ class ListQuery:
         self.cursor: int | None = None
         raw_cursor = req.get_param("cursor")
         if raw_cursor is not None:
-            if not _DIGITS.fullmatch(raw_cursor):
-                problems.append(
-                    Problem("/query/cursor", "must be a nextCursor value from a previous page")
-                )
-            else:
-                self.cursor = int(raw_cursor)
+            self.cursor = parse_cursor(raw_cursor)
+            if self.cursor is None:
+                problems.append(Problem("/query/cursor", CURSOR_RULE))
         raise_for(problems)
 
     def page(self, jobs: Jobs) -> dict[str, Any]:

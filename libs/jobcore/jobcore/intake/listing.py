@@ -3,6 +3,7 @@ for the API and the command line alike."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from jobcore.errors import InvalidRequest, Problem, quoted
@@ -11,6 +12,15 @@ from jobcore.model.states import ALL_STATES
 
 #: Page size of a listing that names none (``GET /jobs``, ``jobcore jobs``).
 DEFAULT_PAGE_SIZE = 50
+#: What a cursor must be, for the API's and the CLI's refusals alike.
+CURSOR_RULE = "must be a nextCursor value from a previous page"
+_CURSOR = re.compile(r"[0-9]{1,18}")
+
+
+def parse_cursor(text: str) -> int | None:
+    """A page cursor (a whole number, as ``nextCursor`` gives it), or ``None`` if ``text``
+    is not one."""
+    return int(text) if _CURSOR.fullmatch(text) else None
 
 
 @dataclass(frozen=True)
