@@ -190,3 +190,56 @@ class StoreOutage:
 def _short(error: BaseException) -> str:
     text = str(error)
     return text if len(text) <= 300 else text[:299] + "…"
+
+
+class StoreLoop:
+    """A daemon thread calling ``step`` until stopped, through store outages.
+
+    ``step`` does one round of work and returns the pause before the next, or ``None`` when
+    it had nothing to try (the loop then stands down from an outage and pauses ``idle``). A
+    ``StoreUnavailable`` is an outage (one line, backing off); anything else is logged and
+    the loop goes on.
+    """
+
+    def __init__(self, name: str, step: Callable[[], float | None], idle: float) -> None:
+        self.name = name
+        self.step = step
+        self.idle = idle
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name=f"jobcore-{self.name.replace(' ', '-')}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        outage = StoreOutage(self.name)
+        backoff = Backoff()
+        pause = 0.0
+        while not self._stop.wait(pause):
+            began = outage.began()
+            try:
+                found = self.step()
+            except StoreUnavailable as exc:
+                outage.failed(exc)
+                pause = backoff.next()
+                continue
+            except Exception:
+                log.exception("loop error", loop=self.name)
+                pause = self.idle
+                continue
+            if found is None:
+                outage.stand_down()
+                pause = self.idle
+                continue
+            outage.succeeded(began)
+            backoff.reset()
+            pause = found

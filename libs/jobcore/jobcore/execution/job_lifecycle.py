@@ -24,7 +24,6 @@ from jobcore.model.specs import JobSpec, JobTypes
 from jobcore.model.states import AttemptOutcome
 from jobcore.outages import StoreOutage
 from jobcore.runtime import Runtime
-from jobcore.store import transitions
 from jobcore.store.transitions import MessageAck
 from jobcore.telemetry.tracing import current_traceparent
 
@@ -184,10 +183,7 @@ class JobLifecycle(Middleware):
         if claim.damaged:
             reason = "failed permanently: the stored payload could not be decoded"
             details = {"error": reason, "failed_reason": reason}
-            end_attempt(
-                message,
-                AttemptEnd(self, job, AttemptOutcome.FAILED_PERMANENTLY, details),
-            )
+            end_attempt(message, AttemptEnd(self, job, AttemptOutcome.FAILED_PERMANENTLY, details))
             raise SkipMessage("damaged record")
         self._jobs[threading.get_ident()] = job
         self.starts.began(job)
@@ -206,12 +202,7 @@ class JobLifecycle(Middleware):
     def _begin_now(self, job: JobContext) -> None:
         """Record the attempt as begun before its first guarded effect, so from then on it
         cannot be cancelled; a cancel that came first stops it here (``JobCancelled``)."""
-        self.starts.ended(job)
-        begun = (job.id, job.generation, job.attempt, job.started_at)
-        gone = until_stored(
-            lambda: self.runtime.executor.run(transitions.begin(job.worker_id, [begun]))
-        )
-        if gone:
+        if until_stored(lambda: self.starts.begin_now(job)):
             raise JobCancelled(job.id)
 
     def _progress(self, job_id: str, wid: str, progress: int) -> None:
