@@ -467,3 +467,44 @@ def test_a_non_ascii_key_in_the_body_is_one_key(api):
     first, again = api.simulate_post("/jobs", json=body), api.simulate_post("/jobs", json=body)
     assert (first.status_code, again.status_code) == (202, 200)
     assert first.json["jobId"] == again.json["jobId"]
+
+
+def test_a_job_whose_type_the_worker_lacks_becomes_a_dead_letter_saying_so(
+    tmp_path, smtp_sink, runtime
+):
+    """The API knows a type (its module is loaded there) that the worker does not: the job
+    must not stay claimed while Dramatiq dead-letters its message."""
+    from conftest import WorkerProcess, service_env
+
+    from jobcore.intake.submission import SubmissionParser
+    from jobcore.runtime import build_runtime
+    from jobcore.settings import ENV, Settings
+    from jobcore_devstack.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        env = service_env(server.url, smtp_sink.url, tmp_path, JOBCORE_JOB_MODULES="")
+        settings = Settings.from_env({k: v for k, v in env.items() if k in ENV.values()})
+        private = build_runtime(settings, job_types=runtime.job_types)
+        worker = WorkerProcess(
+            env,
+            tmp_path / "worker.log",
+            "--processes",
+            "1",
+            "--threads",
+            "2",
+            "--queues",
+            "default",
+        ).start()
+        try:
+            submission = SubmissionParser(private.job_types).parse(
+                {"type": "test-cpu-loop", "payload": {}}, now_ms=0
+            )
+            job_id = private.jobs.submit(submission).job_id
+            record = wait_for_state(private, job_id, "failed", timeout=15)
+            assert "has no implementation of job type 'test-cpu-loop'" in record.failed_reason
+            assert "JOBCORE_JOB_MODULES" in record.failed_reason
+        finally:
+            worker.stop()
+    finally:
+        server.stop()

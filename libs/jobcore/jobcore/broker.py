@@ -23,6 +23,7 @@ from dramatiq.errors import ConnectionClosed
 from jobcore.clock import now_ms
 from jobcore.errors import StoreUnavailable
 from jobcore.message_options import GENERATION_OPTION, TRACEPARENT_OPTION
+from jobcore.model.states import AttemptOutcome
 from jobcore.outages import Backoff, StoreOutage
 from jobcore.settings import Settings
 from jobcore.store import keys, transitions
@@ -237,9 +238,38 @@ class JobcoreRedisConsumer(_RedisConsumer):
             self.slots.give_back(1)
 
     def nack(self, message: MessageProxy) -> None:
+        """Dramatiq rejects a message whose actor this process lacks (its consumer thread
+        never hands it to a worker): a claimed job then becomes a dead letter saying so,
+        instead of staying claimed while its message goes to Dramatiq's dead letters."""
+        claim = claim_of(message) if self.claims else None
         try:
-            super().nack(message)  # type: ignore[no-untyped-call]
+            if claim is None:
+                super().nack(message)  # type: ignore[no-untyped-call]
+                return
+            assert self.broker.executor is not None
+            reason = (
+                f"failed permanently: worker process {self.broker.broker_id} has no "
+                f"implementation of job type {claim.job_type!r} (load its module with "
+                "JOBCORE_JOB_MODULES, then retry it)"
+            )
+            self.broker.executor.run(
+                transitions.finish(
+                    message.message_id,
+                    int(message.options[GENERATION_OPTION]),
+                    self.broker.broker_id,
+                    now_ms(),
+                    AttemptOutcome.FAILED_PERMANENTLY,
+                    error=reason,
+                    failed_reason=reason,
+                    attempt=claim.attempt,
+                    ack=self._ack_of(message),
+                )
+            )
+            log.error("job failed", job_id=message.message_id, failed_reason=reason)
+        except StoreUnavailable as exc:
+            raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
         finally:
+            self.queued_message_ids.discard(message.message_id)
             if self.claims:
                 self.slots.give_back(1)
 

@@ -169,17 +169,6 @@ class JobLifecycle(Middleware):
             interruptible=bool(spec and spec.interruptible),
             started_at=now_ms(),
         )
-        if message.actor_name not in broker.actors:
-            reason = (
-                f"failed permanently: worker process {wid} has no implementation of job type "
-                f"{claim.job_type!r} (load its module with JOBCORE_JOB_MODULES, then retry it)"
-            )
-            details = {"error": reason, "failed_reason": reason}
-            end_attempt(
-                message,
-                AttemptEnd(self, job, AttemptOutcome.FAILED_PERMANENTLY, details),
-            )
-            raise SkipMessage("no implementation")
         if claim.damaged:
             reason = "failed permanently: the stored payload could not be decoded"
             details = {"error": reason, "failed_reason": reason}
