@@ -7,6 +7,7 @@ prepares the message a new job is created with. The API never imports actor code
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -77,10 +78,10 @@ class ClaimSlots:
         self.free = threads
         self._changed = threading.Condition()
 
-    def take(self, wanted: int) -> int:
+    def take_all(self) -> int:
+        """Take every free thread; how many."""
         with self._changed:
-            taken = min(wanted, self.free)
-            self.free -= taken
+            taken, self.free = self.free, 0
             return taken
 
     def give_back(self, count: int) -> None:
@@ -130,7 +131,7 @@ class JobcoreRedisConsumer(_RedisConsumer):
             # The process is stopping: it starts nothing more.
             time.sleep(self.timeout / 1000)
             return None
-        wanted = self.slots.take(self.slots.free or 0)
+        wanted = self.slots.take_all()
         if not wanted:
             self.slots.wait_free(self.timeout / 1000)
             if time.monotonic() - self._claimed_at > self._heartbeat_every():
@@ -181,8 +182,9 @@ class JobcoreRedisConsumer(_RedisConsumer):
 
     def _from_cache(self) -> MessageProxy:
         fetched: Fetched = self.message_cache.pop(0)
-        body = fetched.body.encode() if isinstance(fetched.body, str) else fetched.body
-        message = MessageProxy(dramatiq.Message.decode(body))
+        # Bodies are JSON (Jobcore's scripts and Dramatiq's default encoder write them), and
+        # the store's client already decoded them to text: no round trip through bytes.
+        message = MessageProxy(dramatiq.Message(**json.loads(fetched.body)))
         setattr(message, _CLAIM_ATTRIBUTE, fetched.claim)
         self.queued_message_ids.add(message.message_id)
         return message
