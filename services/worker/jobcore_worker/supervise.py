@@ -26,7 +26,6 @@ from jobcore.execution.job_lifecycle import check_implementations
 from jobcore.presence import PROCESS_ID_VAR, new_process_id
 from jobcore.settings import Settings
 from jobcore.startup import refuse_to_start_on_configuration_errors
-from jobcore.store import heartbeats
 from jobcore.store.connection import connect
 from jobcore.store.executor import Executor
 from jobcore.store.record_store import RecordStore
@@ -138,7 +137,6 @@ class Releases:
             process_id = self.pending[0]
             try:
                 released = self.store().recover_lost(process_id)
-                self.store().executor.run(heartbeats.remove(process_id))
             except StoreUnavailable:
                 return
             self.pending.pop(0)

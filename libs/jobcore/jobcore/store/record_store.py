@@ -108,8 +108,8 @@ class RecordStore:
 
     def recover_lost(self, owner: str = "", limit: int = RECOVERY_BATCH) -> list[str]:
         """Jobs claimed or running under a process that is gone back to ``waiting``, with
-        their messages: ``owner``'s at once, or (``owner`` '') those of every owner whose
-        presence expired. The ids recovered."""
+        their messages: ``owner``'s at once (its presence goes too), or (``owner`` '') those
+        of every owner whose presence expired. The ids recovered."""
         return self.executor.run(transitions.recover_lost(owner, now_ms(), limit))
 
     # --- reads ---------------------------------------------------------------------

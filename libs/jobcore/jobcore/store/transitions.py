@@ -238,10 +238,15 @@ def release(worker_id: str, queue: str, messages: Sequence[Released]) -> Operati
 
 def recover_lost(owner: str, now: int, limit: int) -> Operation[list[str]]:
     """Jobs of worker processes that are gone back to ``waiting`` with their messages:
-    those of ``owner`` (a process its supervisor saw die), or with ``owner`` '' those of
-    every owner whose presence expired; the ids recovered."""
+    those of ``owner`` (a process its supervisor saw die; its presence goes too), or with
+    ``owner`` '' those of every owner whose presence expired; the ids recovered."""
     recovered = yield scripts.RECOVER_LOST.call(
-        keys={"types": keys.TYPES, "due": keys.DUE, "heartbeats": keys.BROKER_HEARTBEATS},
+        keys={
+            "types": keys.TYPES,
+            "due": keys.DUE,
+            "heartbeats": keys.BROKER_HEARTBEATS,
+            "workers": keys.WORKERS,
+        },
         args={
             "owner": owner,
             "now": now,

@@ -1,12 +1,13 @@
 -- recover_lost.lua: jobs of worker processes that are gone go back to ``waiting`` with a new
 -- generation and their message (``release_lost``): those of ``owner`` at once when its
 -- supervisor saw it exit, or, with ``owner`` '', those of every owner whose presence expired
--- (a lost host; run by the sweeper). For a named owner the messages Dramatiq still counts as
--- fetched by it are dropped too (their jobs have new ones; any other goes back to its queue,
+-- (a lost host; run by the sweeper). For a named owner its presence goes, and the messages
+-- Dramatiq still counts as fetched by it are dropped (their jobs have new ones; any other goes back to its queue,
 -- as Dramatiq's maintenance would do).
 -- KEYS[1] = types: the set of accepted types
 -- KEYS[2] = due: the due set
 -- KEYS[3] = heartbeats: Dramatiq's broker heartbeats
+-- KEYS[4] = workers: the live processes by last heartbeat
 -- ARGV[1] = owner: the process that died, or '' for every owner no longer present
 -- ARGV[2] = now: epoch ms
 -- ARGV[3] = delivery_cap_reason: the failedReason past the cap (%d = deliveries)
@@ -51,5 +52,7 @@ if owner ~= '' then
     redis.call('DEL', acks)
   end
   redis.call('ZREM', heartbeats, owner)
+  redis.call('DEL', k_worker(owner))
+  redis.call('ZREM', workers, owner)
 end
 return recovered
