@@ -162,6 +162,20 @@ def test_a_chunked_body_within_the_limit_is_read_whole(http_api):
     assert "Content-Length" not in result.request.headers
 
 
+@pytest.mark.parametrize("body", [b'{"type": "no-such-type"}', b"not json"])
+def test_a_chunked_retry_body_is_read_not_ignored(http_api, body):
+    # Ignored, its filter would be dropped and every dead letter retried.
+    result = requests.post(
+        http_api + "/jobs/dead/retry",
+        data=iter([body[:5], body[5:]]),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert "Content-Length" not in result.request.headers
+    assert result.status_code in (400, 422), result.text
+    assert result.headers["Content-Type"] == PROBLEM_JSON
+
+
 @pytest.mark.parametrize(
     "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml", ""]
 )
