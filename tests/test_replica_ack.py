@@ -19,6 +19,7 @@ from conftest import TEST_PLUGINS, start_job, wait_until
 from falcon import testing
 from sentinel_cluster import SentinelCluster
 
+from jobcore.clock import now_ms
 from jobcore.errors import NotReplicated, SubmissionNotConfirmed
 from jobcore.execution.effects import EffectGuard
 from jobcore.intake.submission import SubmissionParser
@@ -26,7 +27,7 @@ from jobcore.model.catalogue import load_job_types
 from jobcore.model.states import AttemptOutcome
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.settings import Settings
-from jobcore.store import keys
+from jobcore.store import keys, transitions
 from jobcore_api.app import create_app
 from jobcore_devstack.redis_server import RedisServer
 
@@ -151,6 +152,25 @@ def test_an_unconfirmed_end_of_an_attempt_raises_and_keeps_what_it_wrote(pair, a
     assert acked.client.hexists(keys.messages("default"), f"{job_id}.2")
     assert store.finish(job_id, 1, "w-ack", AttemptOutcome.RETRYING, error="boom").recorded is False
     assert acked.client.lrange(keys.ready_queue("default"), 0, -1).count(f"{job_id}.2") == 1
+
+
+def test_ends_written_together_share_one_confirmation_and_count_only_once_confirmed(pair, acked):
+    ids = [submit(acked) for _ in range(3)]
+    for job_id in ids:
+        start_job(acked, job_id, "w-ack")
+
+    def ends() -> list:
+        return [
+            transitions.finish(job_id, 1, "w-ack", now_ms(), AttemptOutcome.COMPLETED, attempt=1)
+            for job_id in ids
+        ]
+
+    with replica_paused(pair), pytest.raises(NotReplicated):
+        acked.executor.run_many(ends())
+    # Written, and trying again (as the end writer does) changes nothing.
+    assert [r.recorded for r in acked.executor.run_many(ends())] == [False] * 3
+    assert all(on_replica(pair, keys.job(job_id)) for job_id in ids)
+    assert {acked.store.get(job_id).state for job_id in ids} == {"completed"}
 
 
 def test_a_confirmed_script_is_loaded_again_when_redis_forgot_it(pair, acked):

@@ -17,6 +17,7 @@ from jobcore.clock import now_ms
 from jobcore.errors import ConfigurationError, JobCancelled, JobInterrupted, PermanentError
 from jobcore.execution.context import JobContext, set_current_job
 from jobcore.execution.effects import EffectGuard, HumanCheckRequired
+from jobcore.execution.end_writer import EndWriter
 from jobcore.execution.start_recorder import StartRecorder
 from jobcore.message_options import GENERATION_OPTION
 from jobcore.model.backoff import Backoff
@@ -24,7 +25,9 @@ from jobcore.model.specs import JobSpec, JobTypes
 from jobcore.model.states import AttemptOutcome
 from jobcore.outages import StoreOutage
 from jobcore.runtime import Runtime
-from jobcore.store.transitions import MessageAck
+from jobcore.store import transitions
+from jobcore.store.calls import Operation
+from jobcore.store.transitions import Finished, MessageAck
 from jobcore.telemetry.tracing import current_traceparent
 
 #: A job implementation: takes the job's context, returns a JSON-serialisable result.
@@ -93,7 +96,8 @@ class JobLifecycle(Middleware):
     The job was claimed for this process when its message was fetched
     (``broker.JobcoreRedisConsumer``); its attempt begins here without a write (the start
     recorder writes the start of an attempt that outlives a moment), and its end is
-    recorded by the ack of its message, in the same script (``AttemptEnd``).
+    recorded with the ack of its message, in the same script (``AttemptEnd``), by the
+    process's end writer.
     """
 
     def __init__(
@@ -111,6 +115,7 @@ class JobLifecycle(Middleware):
         self._jobs: dict[int, JobContext] = {}
         self._stopping = threading.Event()
         self.starts = StartRecorder(runtime.executor, worker_id, self._gone)
+        self.ends = EndWriter(runtime.executor)
 
     def in_flight(self) -> int:
         """Jobs this process is running now."""
@@ -118,6 +123,7 @@ class JobLifecycle(Middleware):
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         self.starts.start()
+        self.ends.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
         # From now on nothing is claimed or starts here, and interruptible jobs are asked
@@ -129,6 +135,9 @@ class JobLifecycle(Middleware):
             job.request_stop()
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        # Every attempt has ended: their ends are written before the process's heartbeat
+        # (a middleware further up) stops.
+        self.ends.stop()
         self.starts.stop()
 
     def _gone(self, job_ids: list[str]) -> None:
@@ -230,8 +239,9 @@ class JobLifecycle(Middleware):
 
 
 class AttemptEnd:
-    """How one attempt ended, recorded by its message's ack (``lua/finish.lua``: the end
-    and the ack in one script), then logged once."""
+    """How one attempt ended: the ack of its message hands it to the end writer, which
+    records it with the ack (``lua/finish.lua``: the end and the ack in one script), then
+    it is logged once."""
 
     def __init__(
         self,
@@ -250,25 +260,40 @@ class AttemptEnd:
         self.delay = delay
         #: The attempt's span: the end's log line is written after it ended, and names it.
         self.span = span
+        self.ended_at = now_ms()
+        self.ack: MessageAck | None = None
 
     def record(self, ack: MessageAck) -> None:
-        """Write the end (waiting out an outage: an end must not be dropped) and log it."""
+        """Have the end written with ``ack`` (an outage is waited out: no end is dropped)."""
+        self.ack = ack
+        self.lifecycle.ends.put(self)
+
+    def operation(self) -> Operation[Finished]:
         job = self.job
-        store = self.lifecycle.store
-        finished = until_stored(
-            lambda: store.finish(
-                job.id,
-                job.generation,
-                job.worker_id,
-                self.outcome,
-                attempt=job.attempt,
-                started_at=job.started_at,
-                ack=ack,
-                **self.details,
-            )
+        return transitions.finish(
+            job.id,
+            job.generation,
+            job.worker_id,
+            self.ended_at,
+            self.outcome,
+            attempt=job.attempt,
+            started_at=job.started_at,
+            ack=self.ack,
+            **self.details,
         )
+
+    def written(self, finished: Finished | Exception) -> None:
+        job = self.job
         with trace.use_span(self.span, end_on_exit=False):
-            if finished.recorded:
+            if isinstance(finished, Exception):
+                log.error(
+                    "attempt end not recorded",
+                    job_id=job.id,
+                    job_type=job.type,
+                    attempt=job.attempt,
+                    error=describe_error(finished, 0),
+                )
+            elif finished.recorded:
                 _log_end(job, self.outcome, self.details, self.delay)
             else:
                 log.info(

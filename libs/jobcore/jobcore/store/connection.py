@@ -133,21 +133,32 @@ def store_errors() -> Iterator[None]:
     """Turn redis-py's connection, timeout and refusal errors into ``StoreUnavailable``."""
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
+    except redis.RedisError as exc:
+        translated = as_store_error(exc)
+        if translated is exc:
+            raise
+        raise translated from exc
+
+
+def as_store_error(exc: redis.RedisError) -> Exception:
+    """What a redis-py error means to Jobcore: ``StoreUnavailable`` for an unreachable Redis
+    or one that refuses work for now, ``ConfigurationError`` for a missing database, and
+    otherwise the error itself (a bug, or a script's own refusal)."""
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         # Includes a Sentinel naming no primary (mid-failover) and a demoted primary.
-        raise StoreUnavailable(f"Redis is unreachable: {exc}") from exc
-    except (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError) as exc:
+        return StoreUnavailable(f"Redis is unreachable: {exc}")
+    if isinstance(exc, redis.exceptions.OutOfMemoryError | redis.exceptions.ReadOnlyError):
         # redis-py strips the "OOM"/"READONLY" prefix when it picks these classes.
-        raise StoreUnavailable(f"Redis refused the command: {exc}") from exc
-    except redis.ResponseError as exc:
+        return StoreUnavailable(f"Redis refused the command: {exc}")
+    if isinstance(exc, redis.ResponseError):
         message = str(exc)
         if _NO_SUCH_DB in message:
             # SELECT on connecting: a setting to fix, not an outage to wait out.
-            raise ConfigurationError(
+            return ConfigurationError(
                 f"REDIS_URL names a database this Redis does not have ({message}; "
                 "its `databases` setting bounds them)"
-            ) from exc
+            )
         # Inside a Lua script the refusal comes wrapped: "Error running script ...: -OOM ...".
         if message.startswith(_REFUSALS) or any(f"-{r} " in message for r in _REFUSALS):
-            raise StoreUnavailable(f"Redis refused the command: {message}") from exc
-        raise
+            return StoreUnavailable(f"Redis refused the command: {message}")
+    return exc

@@ -1,17 +1,20 @@
 """Runs store operations (``calls.py``) against Redis: the only place the record store does
 I/O. Script calls go by ``EVALSHA`` (loading the script once when Redis lacks it); commands
 go in one pipeline; a ``Replicated`` call shares its pipeline with the replica confirmation
-of ``replication.py``. redis-py's errors leave as ``StoreUnavailable`` (``connection.py``)."""
+of ``replication.py``. redis-py's errors leave as ``StoreUnavailable`` (``connection.py``).
+``run_many`` drives several operations at once, each round of their calls in one pipeline."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import redis
+from redis.exceptions import NoScriptError
 
-from jobcore.errors import NotReplicated
+from jobcore.errors import NotReplicated, StoreUnavailable
 from jobcore.store.calls import Call, Commands, Operation, Replicated
-from jobcore.store.connection import store_errors
+from jobcore.store.connection import as_store_error, store_errors
 from jobcore.store.replication import NO_REPLICAS, ReplicaAck
 from jobcore.store.scripts import LuaScript, ScriptCall
 
@@ -40,6 +43,111 @@ class Executor:
                     call = operation.send(reply)
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
+
+    def run_many(self, operations: Sequence[Operation[T]]) -> list[T | Exception]:
+        """Drive every operation to its result, one round trip per round of calls: each
+        round sends the next call of every unfinished operation in one pipeline (with one
+        replica confirmation for all of it). An operation that fails on its own gives its
+        error as its result; an outage raises ``StoreUnavailable`` for all of them."""
+        results: list[T | Exception] = [StoreUnavailable("not run")] * len(operations)
+        with store_errors():
+            pending = {
+                i: call
+                for i, op in enumerate(operations)
+                if (call := self._step(i, op, next, results)) is not None
+            }
+            while pending:
+                replies = self._perform_round(list(pending.values()))
+                step = {}
+                for (i, _call), reply in zip(pending.items(), replies, strict=True):
+                    op = operations[i]
+                    if isinstance(reply, Exception):
+                        call = self._step(i, op, lambda o, r=reply: o.throw(r), results)
+                    else:
+                        call = self._step(i, op, lambda o, r=reply: o.send(r), results)
+                    if call is not None:
+                        step[i] = call
+                pending = step
+        return results
+
+    @staticmethod
+    def _step(
+        index: int,
+        operation: Operation[T],
+        advance: Any,
+        results: list[T | Exception],
+    ) -> Call | None:
+        """Advance one operation of ``run_many``: its next call, or ``None`` once it ended
+        (its result or its own error stored). An outage leaves for the whole batch."""
+        try:
+            return advance(operation)  # type: ignore[no-any-return]
+        except StopIteration as done:
+            results[index] = done.value
+        except StoreUnavailable:
+            raise
+        except redis.RedisError as exc:
+            translated = as_store_error(exc)
+            if isinstance(translated, StoreUnavailable):
+                raise translated from exc
+            results[index] = translated
+        except Exception as exc:
+            results[index] = exc
+        return None
+
+    def _perform_round(self, calls: list[Call]) -> list[Any]:
+        """One reply per call (an error as its reply), all sent in one pipeline; calls whose
+        script Redis lacked are sent again once it is loaded (nothing of them ran)."""
+        confirm = self.replica_ack.required and any(isinstance(c, Replicated) for c in calls)
+        plain = [c.call if isinstance(c, Replicated) else c for c in calls]
+        staged = [self._staged(c) for c in plain]
+        flat = [command for commands in staged for command in commands]
+        if confirm:
+            flat += self.replica_ack.confirmation()
+        replies = self._pipeline(tuple(flat))
+        answers = self._split(staged, replies)
+        acknowledged = int(replies[-1]) if confirm else 0
+        out: list[Any] = []
+        again: list[int] = []
+        for index, (call, plain_call, answer) in enumerate(zip(calls, plain, answers, strict=True)):
+            errors = [a for a in answer if isinstance(a, Exception)]
+            reply: Any = answer[0] if isinstance(plain_call, ScriptCall) else answer
+            if errors and isinstance(errors[0], NoScriptError):
+                again.append(index)
+            elif errors:
+                reply = errors[0]
+            elif (
+                confirm
+                and isinstance(call, Replicated)
+                and acknowledged < self.replica_ack.replicas
+            ):
+                reply = NotReplicated(acknowledged, self.replica_ack.replicas, reply)
+            out.append(reply)
+        if again:
+            lacking = {
+                c.script.name: c.script for i in again if isinstance(c := plain[i], ScriptCall)
+            }
+            for script in lacking.values():
+                self.client.script_load(script.source)
+            for index, reply in zip(
+                again, self._perform_round([calls[i] for i in again]), strict=True
+            ):
+                out[index] = reply
+        return out
+
+    @staticmethod
+    def _staged(call: ScriptCall | Commands) -> tuple[tuple[Any, ...], ...]:
+        if isinstance(call, ScriptCall):
+            return (("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args),)
+        return call.commands
+
+    @staticmethod
+    def _split(staged: list[tuple[tuple[Any, ...], ...]], replies: list[Any]) -> list[list[Any]]:
+        """The pipeline's replies grouped by the call that sent them."""
+        grouped, at = [], 0
+        for commands in staged:
+            grouped.append(replies[at : at + len(commands)])
+            at += len(commands)
+        return grouped
 
     def _perform(self, call: Call) -> Any:
         if isinstance(call, Replicated):
