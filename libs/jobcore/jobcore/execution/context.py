@@ -13,6 +13,9 @@ from jobcore.execution.effects import EffectGuard
 from jobcore.model.backoff import Backoff
 from jobcore.settings import Settings
 
+#: Makes each job's stop event once, whichever thread asks first.
+_STOP_EVENTS = threading.Lock()
+
 
 @dataclass
 class JobContext:
@@ -40,8 +43,19 @@ class JobContext:
     result: Any = field(default=None, repr=False)
     #: Whether the implementation returned (its attempt completed, whatever came after).
     finished: bool = False
-    #: Set when a graceful shutdown asks the job to stop (only for interruptible types).
-    stop_requested: threading.Event = field(default_factory=threading.Event, repr=False)
+    #: The event behind ``stop_requested``, made when first needed (most jobs never are).
+    _stop: threading.Event | None = field(default=None, repr=False)
+
+    @property
+    def stop_requested(self) -> threading.Event:
+        """Set when a graceful shutdown asks the job to stop (only for interruptible types)."""
+        stop = self._stop
+        if stop is None:
+            with _STOP_EVENTS:
+                if self._stop is None:
+                    self._stop = threading.Event()
+                stop = self._stop
+        return stop
 
     @property
     def is_last_attempt(self) -> bool:
@@ -51,11 +65,11 @@ class JobContext:
     def should_stop(self) -> bool:
         """True once the worker shuts down and this job may be interrupted: a long loop
         checks it (or calls ``stop_if_asked``) between steps."""
-        return self.stop_requested.is_set()
+        return self._stop is not None and self._stop.is_set()
 
     def stop_if_asked(self) -> None:
         """Raise ``JobInterrupted`` if a graceful shutdown asked this job to stop."""
-        if self.stop_requested.is_set():
+        if self.should_stop:
             raise JobInterrupted(f"job {self.id} stopped by a graceful shutdown")
 
     def sleep(self, seconds: float) -> None:

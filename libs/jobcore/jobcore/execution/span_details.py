@@ -1,5 +1,6 @@
-"""Names the job and the attempt's outcome on its CONSUMER span: an ``AttemptListener`` of
-``JobLifecycle`` (the span is current while the lifecycle runs)."""
+"""Names the attempt's outcome on its CONSUMER span: an ``AttemptListener`` of
+``JobLifecycle`` (the span is current while the lifecycle runs). The job's type and attempt
+are named when the span starts (``telemetry.message_tracing``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ from jobcore.model.states import AttemptOutcome
 
 class JobSpanDetails:
     def attempt_started(self, job: JobContext) -> None:
-        span = trace.get_current_span()
-        span.set_attribute("jobcore.job.type", job.type)
-        span.set_attribute("jobcore.attempt", job.attempt)
+        pass
 
     def attempt_ended(
         self, job: JobContext, outcome: AttemptOutcome, exception: BaseException | None

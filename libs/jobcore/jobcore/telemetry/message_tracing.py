@@ -13,6 +13,7 @@ from opentelemetry import context, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from jobcore.broker import claim_of
 from jobcore.errors import JobInterrupted
 from jobcore.message_options import PREVIOUS_ATTEMPT_OPTION, TRACEPARENT_OPTION
 from jobcore.telemetry.tracing import (
@@ -54,18 +55,24 @@ class MessageTracing(Middleware):
         parent_traceparent = options.get(TRACEPARENT_OPTION) or ""
         parent = W3C.extract({"traceparent": parent_traceparent}) if parent_traceparent else None
         previous = span_context_of(options.get(PREVIOUS_ATTEMPT_OPTION) or "")
+        attributes: dict[str, str | int] = {
+            "messaging.system": MESSAGING_SYSTEM,
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.destination.name": message.queue_name,
+            "messaging.message.id": message.message_id,
+        }
+        claim = claim_of(message)
+        if claim is not None:
+            # Given at the start: an attribute set later takes the span's lock each time.
+            attributes["jobcore.job.type"] = claim.job_type
+            attributes["jobcore.attempt"] = claim.attempt
         span = tracer().start_span(
             f"process {message.queue_name}",
             context=parent or Context(),
             kind=SpanKind.CONSUMER,
             links=[Link(previous)] if previous else None,
-            attributes={
-                "messaging.system": MESSAGING_SYSTEM,
-                "messaging.operation.type": "process",
-                "messaging.operation.name": "process",
-                "messaging.destination.name": message.queue_name,
-                "messaging.message.id": message.message_id,
-            },
+            attributes=attributes,
         )
         token = context.attach(trace.set_span_in_context(span))
         self._local.consumption = _Consumption(message.message_id, parent_traceparent, span, token)
