@@ -10,8 +10,10 @@ import pytest
 import requests
 from conftest import WorkerProcess, wait_until
 from observed_stack import ApiProcess, OtlpReceiver, ReceivedSpan, private_env, submit_http
+from opentelemetry import trace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from jobcore.telemetry.tracing import W3C, span_context_of
 from jobcore_devstack.redis_server import RedisServer
 from jobcore_devstack.smtp_sink import SmtpSink
 
@@ -136,3 +138,29 @@ def test_logs_of_a_traced_job_name_its_trace(traced):
     trace_id = str(_record(traced, job_id, "completed")["traceId"])
     log: Path = traced.worker.log_path
     wait_until(lambda: f'"trace_id": "{trace_id}"' in log.read_text(), message="traced log line")
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+        "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "00-0x_7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+        "garbage",
+    ],
+)
+def test_a_traceparent_is_read_as_the_w3c_propagator_reads_it(traceparent):
+    expected = trace.get_current_span(W3C.extract({"traceparent": traceparent}))
+    wanted = expected.get_span_context()
+    found = span_context_of(traceparent)
+    if not wanted.is_valid:
+        assert found is None
+    else:
+        assert found == wanted

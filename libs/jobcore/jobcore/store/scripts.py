@@ -15,6 +15,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,14 @@ class LuaScript:
     rest_of_keys: str | None
     source: str
 
-    @property
+    @cached_property
     def sha(self) -> str:
         """The SHA1 digest ``EVALSHA`` names the script by."""
         return hashlib.sha1(self.source.encode()).hexdigest()
+
+    @cached_property
+    def _names(self) -> tuple[frozenset[str], frozenset[str]]:
+        return frozenset(self.key_names), frozenset(self.arg_names)
 
     def call(
         self,
@@ -60,7 +65,8 @@ class LuaScript:
     ) -> ScriptCall:
         """A call with every slot given by name; a missing or unknown name is a bug."""
         given = args or {}
-        if set(keys) != set(self.key_names) or set(given) != set(self.arg_names):
+        key_names, arg_names = self._names
+        if keys.keys() != key_names or given.keys() != arg_names:
             raise TypeError(
                 f"{self.name}.lua takes keys {self.key_names} and arguments {self.arg_names}; "
                 f"got {tuple(keys)} and {tuple(given)}"

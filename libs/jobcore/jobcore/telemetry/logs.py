@@ -8,10 +8,12 @@ by ``REDACTED`` before a line is written.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import sys
+import time
 import traceback
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
@@ -75,6 +77,31 @@ class ServiceName:
         return event_dict
 
 
+class UtcTimestamp:
+    """A processor adding ``timestamp``, ISO 8601 in UTC with microseconds
+    (``2026-12-01T10:56:03.311997Z``), as structlog's ``TimeStamper(fmt="iso", utc=True)``
+    writes it but always with the fraction. The text of the second is made once per second:
+    structlog's stamper, which formats a ``datetime`` for every line, was a fifth of a line's
+    cost (about 5 against 2 µs per line here, one thread)."""
+
+    def __init__(self) -> None:
+        self._second: tuple[int, str] = (-1, "")
+
+    def __call__(
+        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        now = time.time()
+        second = int(now)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (
+                second,
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)),
+            )
+        event_dict["timestamp"] = f"{cached[1]}.{int((now - second) * 1_000_000):06d}Z"
+        return event_dict
+
+
 def default_redacted_fields() -> frozenset[str]:
     return frozenset(f.strip() for f in DEFAULT_LOG_REDACT.split(",") if f.strip())
 
@@ -86,7 +113,7 @@ def _shared(service: str) -> list[structlog.types.Processor]:
         add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        UtcTimestamp(),
     ]
     if service:
         # A constant, not a context variable: those do not reach the worker threads.
@@ -100,8 +127,26 @@ def _rendering(fields: frozenset[str]) -> list[structlog.types.Processor]:
         structlog.processors.format_exc_info,
         # After the traceback is text: an exception's message may hold an address.
         Redactor(fields),
-        structlog.processors.JSONRenderer(),
+        # One encoder for every line: ``json.dumps`` with structlog's ``default`` builds a
+        # new encoder per call (6.4 against 4.3 µs per line here).
+        structlog.processors.JSONRenderer(serializer=_encode_json),
     ]
+
+
+def _unencodable(value: Any) -> Any:
+    """What a value JSON cannot hold becomes (as structlog does): its ``__structlog__()``,
+    else its ``repr``."""
+    try:
+        return value.__structlog__()
+    except AttributeError:
+        return repr(value)
+
+
+_JSON = json.JSONEncoder(default=_unencodable)
+
+
+def _encode_json(event_dict: Any, **_options: Any) -> str:
+    return _JSON.encode(event_dict)
 
 
 def _redacted(redact: Iterable[str] | None) -> frozenset[str]:

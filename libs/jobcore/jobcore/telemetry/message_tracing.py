@@ -18,7 +18,7 @@ from jobcore.errors import JobInterrupted
 from jobcore.message_options import PREVIOUS_ATTEMPT_OPTION, TRACEPARENT_OPTION
 from jobcore.telemetry.tracing import (
     MESSAGING_SYSTEM,
-    W3C,
+    parent_context,
     shutdown_tracing,
     span_context_of,
     tracer,
@@ -53,7 +53,7 @@ class MessageTracing(Middleware):
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         options = message.options
         parent_traceparent = options.get(TRACEPARENT_OPTION) or ""
-        parent = W3C.extract({"traceparent": parent_traceparent}) if parent_traceparent else None
+        parent = parent_context(parent_traceparent)
         previous = span_context_of(options.get(PREVIOUS_ATTEMPT_OPTION) or "")
         attributes: dict[str, str | int] = {
             "messaging.system": MESSAGING_SYSTEM,
