@@ -14,7 +14,7 @@ from jobcore.intake.idempotency import CLIENT_NAMESPACE, digest, fingerprint
 from jobcore.intake.listing import DEFAULT_PAGE_SIZE
 from jobcore.intake.submission import Submission
 from jobcore.model.backoff import RetryPolicy
-from jobcore.model.records import JobRecord, payload_json, stored_json
+from jobcore.model.records import JobRecord, payload_json
 from jobcore.model.specs import JobTypes
 from jobcore.model.states import ALL_STATES, FailureKind, State
 from jobcore.settings import Settings
@@ -181,7 +181,7 @@ class Jobs:
             run_at=run_at if delay_ms > 0 else None,
             max_attempts=policy.max_attempts,
             max_deliveries=policy.max_deliveries,
-            backoff_json=stored_json(policy.backoff.to_json()),
+            backoff_json=policy.backoff.stored,
             trace_id=trace_id or secrets.token_hex(16),
             traceparent=traceparent,
             created_at=now,

@@ -7,8 +7,11 @@ own retries with this policy (resolved: submission override → job type → def
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
+
+from jobcore.model.records import stored_json
 
 #: Attempts when neither the submission nor the job type says otherwise.
 DEFAULT_MAX_ATTEMPTS = 3
@@ -39,13 +42,18 @@ class Backoff:
 
     def to_json(self) -> dict[str, Any]:
         """The API's spelling: ``{"type", "delayMs", "maxDelayMs", "jitter"}``."""
-        data = asdict(self)
         return {
-            "type": data["type"],
-            "delayMs": data["delay_ms"],
-            "maxDelayMs": data["max_delay_ms"],
-            "jitter": data["jitter"],
+            "type": self.type,
+            "delayMs": self.delay_ms,
+            "maxDelayMs": self.max_delay_ms,
+            "jitter": self.jitter,
         }
+
+    @cached_property
+    def stored(self) -> str:
+        """``to_json`` as a record stores it, made once per policy: a job type's own policy,
+        which most submissions keep, is serialised once, not per job."""
+        return stored_json(self.to_json())
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Backoff:
