@@ -130,3 +130,10 @@ def test_the_end_writer_writes_on_the_callers_thread_when_not_started(runtime):
     end = CountedEnd(key)
     writer.put(end)
     assert end.told == [[1]] and int(runtime.client.get(key)) == 1
+
+
+def test_a_single_call_loads_a_script_redis_forgot(api, runtime):
+    (job_id,) = _started(api, runtime, 1)
+    runtime.client.script_flush()
+    assert Executor(runtime.client).run(_finish(job_id)) == Finished(True)
+    assert runtime.store.get(job_id).state == "completed"

@@ -16,7 +16,7 @@ from jobcore.errors import NotReplicated, StoreUnavailable
 from jobcore.store.calls import Call, Commands, Operation, Replicated
 from jobcore.store.connection import as_store_error, store_errors
 from jobcore.store.replication import NO_REPLICAS, ReplicaAck
-from jobcore.store.scripts import LuaScript, ScriptCall
+from jobcore.store.scripts import ScriptCall
 
 T = TypeVar("T")
 
@@ -27,7 +27,6 @@ class Executor:
     def __init__(self, client: redis.Redis, replica_ack: ReplicaAck = NO_REPLICAS) -> None:
         self.client = client
         self.replica_ack = replica_ack
-        self._registered: dict[str, Any] = {}
 
     def run(self, operation: Operation[T]) -> T:
         """Drive ``operation`` to its result: one round trip per call it yields."""
@@ -155,7 +154,7 @@ class Executor:
                 return self._perform(call.call)
             return self._replicated(call.call)
         if isinstance(call, ScriptCall):
-            return self._script(call.script)(keys=call.keys, args=call.args)
+            return self._evalsha(call)
         assert isinstance(call, Commands)
         pipe = self.client.pipeline(transaction=False)
         for command in call.commands:
@@ -177,8 +176,12 @@ class Executor:
             pipe.execute_command(*command)  # type: ignore[no-untyped-call]
         return pipe.execute(raise_on_error=False)
 
-    def _script(self, script: LuaScript) -> Any:
-        registered = self._registered.get(script.name)
-        if registered is None:
-            registered = self._registered[script.name] = self.client.register_script(script.source)
-        return registered
+    def _evalsha(self, call: ScriptCall) -> Any:
+        """The script by ``EVALSHA``, loaded first if Redis lacks it (straight through the
+        client: redis-py's ``Script`` object adds a few layers per call)."""
+        command = ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+        try:
+            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+        except NoScriptError:
+            self.client.script_load(call.script.source)
+            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
