@@ -137,3 +137,13 @@ def test_a_single_call_loads_a_script_redis_forgot(api, runtime):
     runtime.client.script_flush()
     assert Executor(runtime.client).run(_finish(job_id)) == Finished(True)
     assert runtime.store.get(job_id).state == "completed"
+
+
+def test_a_stored_retry_policy_is_read_once_and_a_damaged_one_is_the_default():
+    from jobcore.model.backoff import Backoff
+
+    text = Backoff(type="fixed", delay_ms=250, max_delay_ms=None).stored
+    assert Backoff.from_stored(text) is Backoff.from_stored(text)
+    assert Backoff.from_stored(text) == Backoff(type="fixed", delay_ms=250, max_delay_ms=None)
+    for damaged in ("", "[]", "nonsense", '{"delayMs": "soon"}', '{"jitter": {}}'):
+        assert Backoff.from_stored(damaged) == Backoff.from_json({})

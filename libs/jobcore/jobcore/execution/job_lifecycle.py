@@ -20,7 +20,6 @@ from jobcore.execution.effects import EffectGuard, HumanCheckRequired
 from jobcore.execution.end_writer import EndWriter
 from jobcore.execution.start_recorder import StartRecorder
 from jobcore.message_options import GENERATION_OPTION
-from jobcore.model.backoff import Backoff
 from jobcore.model.specs import JobSpec, JobTypes
 from jobcore.model.states import AttemptOutcome
 from jobcore.outages import StoreOutage
@@ -173,7 +172,7 @@ class JobLifecycle(Middleware):
             effects=EffectGuard(
                 self.runtime.executor, job_id, claim.attempt, lambda: self._begin_now(job)
             ),
-            backoff=Backoff.from_json(claim.backoff),
+            backoff=claim.backoff,
             worker_id=wid,
             interruptible=bool(spec and spec.interruptible),
             started_at=now_ms(),

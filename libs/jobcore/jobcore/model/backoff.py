@@ -6,9 +6,10 @@ own retries with this policy (resolved: submission override → job type → def
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from jobcore.model.records import stored_json
@@ -63,6 +64,19 @@ class Backoff:
             max_delay_ms=data.get("maxDelayMs"),
             jitter=float(data.get("jitter", 0.0) or 0.0),
         )
+
+    @staticmethod
+    @lru_cache(maxsize=256)
+    def from_stored(text: str) -> Backoff:
+        """The policy a record stores (``stored``); text that is not a policy gives the
+        default. Remembered by text: most jobs share their type's few policies, and a
+        ``Backoff`` never changes."""
+        try:
+            data = json.loads(text)
+            return Backoff.from_json(data if isinstance(data, dict) else {})
+        except (ValueError, TypeError, AttributeError):
+            # A damaged record's policy: the default, rather than a job that cannot start.
+            return Backoff.from_json({})
 
     def overridden_by(self, data: dict[str, Any] | None) -> Backoff:
         """This policy with the fields a submission gave replaced."""

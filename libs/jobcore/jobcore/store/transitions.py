@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from jobcore.errors import InvalidTransition, JobNotFound, NotReplicated, SubmissionNotConfirmed
+from jobcore.model.backoff import Backoff
 from jobcore.model.records import stored_json
 from jobcore.model.states import CANCELLABLE, RETRYABLE, AttemptOutcome, FailureKind
 from jobcore.store import keys, scripts
@@ -104,7 +105,7 @@ class Claim:
     attempt: int
     max_attempts: int
     payload: Any
-    backoff: dict[str, Any]
+    backoff: Backoff
     job_type: str
     #: The stored payload could not be decoded: the job cannot run (it fails permanently).
     damaged: bool = False
@@ -199,7 +200,7 @@ def claim(
             attempt=_whole(attempt, 1),
             max_attempts=_whole(max_attempts, 1),
             payload=payload,
-            backoff=_object(backoff_text or "{}") or {},
+            backoff=Backoff.from_stored(backoff_text or "{}"),
             job_type=job_type,
             damaged=payload is None,
         )
