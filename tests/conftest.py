@@ -18,12 +18,13 @@ from falcon import testing
 
 from jobcore.broker import job_message
 from jobcore.clock import now_ms
+from jobcore.jobs import new_job_id
 from jobcore.model.catalogue import load_job_types
 from jobcore.model.records import JobRecord
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.settings import ENV, Settings
 from jobcore.store import keys, transitions
-from jobcore.store.transitions import Claim
+from jobcore.store.transitions import Claim, NewJob
 from jobcore_api.app import create_app
 from jobcore_devstack.redis_server import RedisServer, describe_redis_server, free_port
 from jobcore_devstack.smtp_sink import SmtpSink
@@ -283,6 +284,35 @@ def start_job(runtime: Runtime, job_id: str, worker_id: str, generation: int = 1
     started = [(job_id, generation, fetched.claim.attempt, now_ms())]
     assert runtime.executor.run(transitions.begin(worker_id, started)) == []
     return fetched.claim
+
+
+def new_job(
+    queue: str,
+    *,
+    job_id: str | None = None,
+    job_type: str = "dummy",
+    payload_json: str = "{}",
+    delayed: bool = False,
+    max_attempts: int = 3,
+) -> NewJob:
+    """A job record to create through the store directly (``RecordStore.create``): waiting,
+    or delayed ten minutes."""
+    now = now_ms()
+    return NewJob(
+        id=job_id or new_job_id(),
+        job_type=job_type,
+        queue=queue,
+        payload_json=payload_json,
+        state="delayed" if delayed else "waiting",
+        due_at=now + 600_000 if delayed else now,
+        run_at=now + 600_000 if delayed else None,
+        max_attempts=max_attempts,
+        max_deliveries=max_attempts + 5,
+        backoff_json="{}",
+        trace_id="0" * 32,
+        traceparent="",
+        created_at=now,
+    )
 
 
 def wait_for_state(runtime: Runtime, job_id: str, *states: str, timeout: float = 20.0) -> JobRecord:

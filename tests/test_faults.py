@@ -310,3 +310,23 @@ def test_mixed_jobs_survive_worker_kills_and_a_redis_restart(stack):
     for reason in failed.values():
         assert reason.startswith(("needs a human check", "delivery cap reached")), reason
     api.stop()
+
+
+def test_redis_pauses_while_workers_claim_leave_no_job_claimed(stack):
+    """A claim that times out while Redis is paused may still run when it resumes: the
+    process's next claim gives those jobs back, so none stays claimed by a live worker."""
+    stack.worker("--processes", "2", "--threads", "4")
+    ids = [stack.submit({"type": "dummy", "payload": {"sleepSeconds": 0.2}}) for _ in range(160)]
+    assert stack.redis.process is not None
+    pid = stack.redis.process.pid
+    for _ in range(3):
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(0.8)  # past the claim's 0.5 s timeout
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        time.sleep(1.0)
+    for job_id in ids:
+        wait_for_state(stack.runtime, job_id, "completed", timeout=60)
+    twice = sum(stack.started(j) > 1 for j in ids)
+    report(lost=0, duplicate_executions=twice)

@@ -7,14 +7,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-from conftest import submit, wait_for_state, wait_until
+from conftest import new_job, submit, wait_for_state, wait_until
 from falcon import testing
 
 from jobcore.broker import job_message
 from jobcore.clock import format_ms, now_ms
 from jobcore.jobs import new_job_id
 from jobcore.runtime import Runtime
-from jobcore.store.record_store import NewJob
 from jobcore_api.app import create_app
 
 
@@ -313,24 +312,9 @@ def test_a_duplicate_message_does_not_run_a_finished_job_again(api, runtime: Run
 def test_a_job_recorded_without_its_message_is_sent_by_the_promoter(
     runtime: Runtime, worker, settings
 ):
-    job_id, now = new_job_id(), now_ms()
-    runtime.store.create(
-        NewJob(
-            id=job_id,
-            job_type="dummy",
-            queue="default",
-            payload_json=json.dumps({"echo": "lost"}),
-            state="waiting",
-            due_at=now,
-            run_at=None,
-            max_attempts=1,
-            max_deliveries=6,
-            backoff_json="{}",
-            trace_id="0" * 32,
-            traceparent="",
-            created_at=now,
-        )
-    )
+    job = new_job("default", payload_json=json.dumps({"echo": "lost"}), max_attempts=1)
+    job_id = job.id
+    runtime.store.create(job)
     record = wait_for_state(runtime, job_id, "completed", timeout=10)
     events = [e["event"] for e in runtime.store.events(job_id)]
     assert events == ["accepted", "started", "completed"]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import new_job
 
 from jobcore.broker import job_message
 from jobcore.clock import now_ms
@@ -18,7 +19,7 @@ from jobcore.model.states import ALL_STATES, AttemptOutcome, State
 from jobcore.runtime import Runtime
 from jobcore.store import keys, transitions
 from jobcore.store.retention import RetentionPruner
-from jobcore.store.transitions import NewJob, ReadyMessage
+from jobcore.store.transitions import ReadyMessage
 
 WORKER = "lifecycle-test-worker"  # no presence key: as far as Redis knows, it is gone
 OTHER_WORKER = "lifecycle-test-worker-2"
@@ -50,25 +51,9 @@ def _message(job_id: str, generation: int) -> ReadyMessage:
 
 def _new(runtime: Runtime, *, delayed: bool = False) -> str:
     """A new job: an immediate one written with its ready-queue message, or a delayed one."""
-    job_id, now = new_job_id(), now_ms()
-    runtime.store.create(
-        NewJob(
-            id=job_id,
-            job_type=JOB_TYPE,
-            queue=_queue(job_id),
-            payload_json="{}",
-            state=State.DELAYED if delayed else State.WAITING,
-            due_at=now + 600_000 if delayed else now,
-            run_at=now + 600_000 if delayed else None,
-            max_attempts=3,
-            max_deliveries=8,
-            backoff_json="{}",
-            trace_id="0" * 32,
-            traceparent="",
-            created_at=now,
-        ),
-        message=None if delayed else _message(job_id, 1),
-    )
+    job_id = new_job_id()
+    job = new_job(_queue(job_id), job_id=job_id, job_type=JOB_TYPE, delayed=delayed)
+    runtime.store.create(job, message=None if delayed else _message(job_id, 1))
     return job_id
 
 

@@ -7,6 +7,7 @@ prepares the message a new job is created with. The API never imports actor code
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -119,6 +120,12 @@ class JobcoreRedisConsumer(_RedisConsumer):
         # Dramatiq gives each queue's consumer twice the process's threads as its prefetch.
         self.slots = self.broker.claim_slots(max(self.prefetch // 2, 1))
         self._claimed_at = 0.0
+        # Each claim has a token; a claim whose reply never came (Redis was slow past the
+        # timeout, yet may have run it) is settled by the next one (``transitions.claim``).
+        self._token_prefix = uuid4().hex[:12]
+        self._claims = itertools.count(1)
+        self._received = ""
+        self._unsure = False
 
     # --- fetching ------------------------------------------------------------------
 
@@ -151,14 +158,17 @@ class JobcoreRedisConsumer(_RedisConsumer):
 
     def _try_claim(self, count: int) -> list[Fetched] | None:
         """``_claim``'s messages, or ``None`` after backing off from an outage."""
+        token = f"{self._token_prefix}-{next(self._claims)}"
         try:
-            return self._claim(count).fetched
+            return self._claim(count, token).fetched
         except (StoreUnavailable, redis.RedisError) as exc:
+            # Redis may have run the claim without this process hearing back.
+            self._unsure = True
             _CONSUMERS.failed(exc)
             time.sleep(self._backoff.next())
             return None
 
-    def _claim(self, count: int) -> Claimed:
+    def _claim(self, count: int, token: str = "") -> Claimed:
         broker = self.broker
         assert broker.executor is not None
         began = _CONSUMERS.began()
@@ -171,8 +181,11 @@ class JobcoreRedisConsumer(_RedisConsumer):
                 heartbeat_timeout_ms=broker.heartbeat_timeout,
                 maintenance=bool(broker._should_do_maintenance("fetch")),
                 dead_message_ttl_ms=broker.dead_message_ttl,
+                token=token,
+                received=self._received if self._unsure else None,
             )
         )
+        self._received, self._unsure = token, False
         _CONSUMERS.succeeded(began)
         self._backoff.reset()
         self._claimed_at = time.monotonic()

@@ -43,6 +43,10 @@ WORKERS = PREFIX + "workers"
 LEASE = PREFIX + "lease:{name}"
 #: Hash: a schedule's latest fire time (``fireTime``, epoch ms) and the job it made (``jobId``).
 SCHEDULE_LAST_RUN = PREFIX + "schedule:{name}:last"
+#: String: the last claim one worker process made from one queue (JSON: its token and each
+#: message it claimed), so the process can give those messages back when the claim's reply
+#: never reached it (a timeout while Redis was slow); expires after a day.
+LAST_CLAIM = PREFIX + "last-claim:{broker_id}:{queue}"
 #: String: written (``INCR``) right before each ``WAIT`` for replicas, so the ``WAIT`` covers
 #: everything the call before it read as well as wrote (a replayed job, a reservation found
 #: taken): a write at the primary's current offset, on the waiting connection.
@@ -127,6 +131,10 @@ def dead_messages(queue: str) -> str:
 
 def acks(broker_id: str, queue: str) -> str:
     return ACKS.format(broker_id=broker_id, queue=queue)
+
+
+def last_claim(broker_id: str, queue: str) -> str:
+    return LAST_CLAIM.format(broker_id=broker_id, queue=queue)
 
 
 def wake(queue: str, namespace: str = DRAMATIQ_NAMESPACE) -> str:

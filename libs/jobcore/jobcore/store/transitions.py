@@ -162,9 +162,16 @@ def claim(
     heartbeat_timeout_ms: int,
     maintenance: bool,
     dead_message_ttl_ms: int,
+    token: str = "",
+    received: str | None = None,
 ) -> Operation[Claimed]:
     """Fetch up to ``count`` messages of ``queue`` for ``worker_id`` and claim their jobs
-    (with Dramatiq's heartbeat and, when ``maintenance``, its maintenance)."""
+    (with Dramatiq's heartbeat and, when ``maintenance``, its maintenance).
+
+    The claim is remembered under ``token`` while it holds messages. After a claim whose
+    reply never came back (the call timed out, yet Redis may have run it), ``received`` is
+    the token of the last claim whose reply did: a remembered claim of any other token was
+    never received, and its messages go back to the queue first."""
     reply = yield scripts.CLAIM.call(
         keys={
             "ready_queue": keys.ready_queue(queue),
@@ -174,12 +181,15 @@ def claim(
             "dead_queue": keys.dead_queue(queue),
             "dead_messages": keys.dead_messages(queue),
             "due": keys.DUE,
+            "last_claim": keys.last_claim(worker_id, queue),
         },
         args={
             "now": now,
             "worker_id": worker_id,
             "queue": queue,
             "count": count,
+            "token": token,
+            "received": "" if received is None else received or "-",
             "heartbeat_timeout_ms": heartbeat_timeout_ms,
             "maintenance": "1" if maintenance else "0",
             "dead_message_ttl_ms": dead_message_ttl_ms,
@@ -232,7 +242,6 @@ def release(worker_id: str, queue: str, messages: Sequence[Released]) -> Operati
             "queue": queue,
             "messages_json": json.dumps([[m.message_id, m.job_id, m.generation] for m in messages]),
         },
-        rest_of_keys=tuple(keys.job(m.job_id) if m.job_id else "" for m in messages),
     )
     return int(released)
 

@@ -155,3 +155,29 @@ local function release_lost(job, due, id, rec, now, cap_reason)
   send_message(job, id, rec, now)
   return 'recovered'
 end
+
+
+-- Give back one message a worker process fetched but will not start: out of its acks set,
+-- its job (if Jobcore's, still ``claimed`` by that process in that generation) back to
+-- ``waiting``, the message to the front of its queue. Nothing is charged. Whether it went
+-- back to the queue.
+local function release_message(ready_queue, messages, acks, worker_id, queue, message_id, id,
+    generation)
+  if redis.call('SREM', acks, message_id) == 0 then return false end
+  if id ~= '' then
+    local job = k_job(id)
+    local rec = load(job)
+    if rec and rec.state == STATE.CLAIMED and rec.owner == worker_id
+        and rec.generation == tonumber(generation) then
+      redis.call('HSET', job, 'state', STATE.WAITING)
+      redis.call('HDEL', job, 'owner')
+      move_state(id, rec.type, rec.seq, STATE.CLAIMED, STATE.WAITING)
+    end
+  end
+  if redis.call('HEXISTS', messages, message_id) == 1 then
+    redis.call('LPUSH', ready_queue, message_id)
+    wake(k_wake(queue))
+    return true
+  end
+  return false
+end

@@ -14,19 +14,38 @@
 -- KEYS[5] = dead_queue: the queue's dead-lettered message ids (Dramatiq's .XQ)
 -- KEYS[6] = dead_messages: their bodies
 -- KEYS[7] = due: the due set
+-- KEYS[8] = last_claim: this process's last claim from the queue (its token and messages)
 -- ARGV[1] = now: epoch ms
 -- ARGV[2] = worker_id: this process (its Jobcore presence id, also its broker id)
 -- ARGV[3] = queue: the queue's name
 -- ARGV[4] = count: most messages to fetch (this process's free threads)
--- ARGV[5] = heartbeat_timeout_ms: Dramatiq's: after this a silent process's messages return
--- ARGV[6] = maintenance: '1' to run Dramatiq's maintenance in this call
--- ARGV[7] = dead_message_ttl_ms: Dramatiq's: how long a dead-lettered message is kept
--- ARGV[8] = delivery_cap_reason: the failedReason past the cap (%d = deliveries)
+-- ARGV[5] = token: names this claim ('' to remember nothing)
+-- ARGV[6] = received: the token of the last claim whose reply reached the process, when a
+--   later one's did not ('' otherwise): a last claim of another token was never received,
+--   and its messages go back to the queue first
+-- ARGV[7] = heartbeat_timeout_ms: Dramatiq's: after this a silent process's messages return
+-- ARGV[8] = maintenance: '1' to run Dramatiq's maintenance in this call
+-- ARGV[9] = dead_message_ttl_ms: Dramatiq's: how long a dead-lettered message is kept
+-- ARGV[10] = delivery_cap_reason: the failedReason past the cap (%d = deliveries)
 -- Reply: {claimed, skipped}: claimed holds six entries per claimed message (body, attempt,
 --   maxAttempts, payload, backoff, type; a message that is not Jobcore's: body and five ''),
 --   skipped two per message acked here (job id, why: missing, terminal, stale, busy, dead)
 local at = tonumber(now)
 redis.call('ZADD', heartbeats, now, worker_id)
+
+-- Settle a claim whose reply was lost: the process never got its messages. (The last claim
+-- is remembered only while it holds messages, so it is always the latest claim that ran.)
+if received ~= '' then
+  local last = redis.call('GET', last_claim)
+  if last then
+    local ok, claim = pcall(cjson.decode, last)
+    if ok and type(claim) == 'table' and tostring(claim.token) ~= received then
+      for _, m in ipairs(claim.messages or {}) do
+        release_message(ready_queue, messages, acks, worker_id, queue, m[1], m[2], m[3])
+      end
+    end
+  end
+end
 
 if maintenance == '1' then
   local dead = redis.call('ZRANGEBYSCORE', heartbeats, 0, at - tonumber(heartbeat_timeout_ms))
@@ -49,7 +68,7 @@ if maintenance == '1' then
   end
 end
 
-local out, skipped = {}, {}
+local out, skipped, taken = {}, {}, {}
 local function drop(message_id, id, why)
   redis.call('SREM', acks, message_id)
   redis.call('HDEL', messages, message_id)
@@ -69,6 +88,7 @@ for _ = 1, tonumber(count) do
     if not generation then
       -- Not a Jobcore message: Dramatiq's to handle as it would.
       for _, v in ipairs({body, '', '', '', '', ''}) do out[#out + 1] = v end
+      taken[#taken + 1] = {message_id, '', 0}
     else
       local id = tostring(message.message_id)
       local job = k_job(id)
@@ -99,6 +119,7 @@ for _ = 1, tonumber(count) do
             or rec.attempts + 1
           redis.call('HSET', job, 'state', STATE.CLAIMED, 'owner', worker_id,
             'deliveries', deliveries)
+          taken[#taken + 1] = {message_id, id, generation}
           move_state(id, rec.type, rec.seq, rec.state, STATE.CLAIMED)
           local v = redis.call('HMGET', job, 'payload', 'backoff')
           for _, x in ipairs({body, tostring(attempt), tostring(rec.maxAttempts), v[1] or '',
@@ -110,6 +131,13 @@ for _ = 1, tonumber(count) do
     end
   else
     redis.call('SREM', acks, message_id)
+  end
+end
+if token ~= '' then
+  if #taken > 0 then
+    redis.call('SET', last_claim, cjson.encode({token = token, messages = taken}), 'PX', 86400000)
+  else
+    redis.call('DEL', last_claim)
   end
 end
 return {out, skipped}
