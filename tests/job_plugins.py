@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from jobcore import Backoff, JobContext, JobSpec, PermanentError, RetryPolicy
@@ -57,7 +58,24 @@ NEVER_RETRIED = JobSpec(
     permanent_errors=(KeyError,),
 )
 
-SPECS = [HOLD_GIL, KILL_WORKER, CPU_LOOP, EFFECT_THEN_DIE, PERMANENT, NEVER_RETRIED]
+#: Returns what JSON cannot hold: a ``datetime`` (``{"kind": "datetime"}``) or NaN and an
+#: infinity (``{"kind": "nan"}``).
+UNSTORABLE_RESULT = JobSpec(
+    name="test-unstorable-result",
+    queue="default",
+    payload_schema={"type": "object", "properties": {"kind": {"enum": ["datetime", "nan"]}}},
+    retry=RetryPolicy(3),
+)
+
+SPECS = [
+    HOLD_GIL,
+    KILL_WORKER,
+    CPU_LOOP,
+    EFFECT_THEN_DIE,
+    PERMANENT,
+    NEVER_RETRIED,
+    UNSTORABLE_RESULT,
+]
 
 
 def hold_gil(job: JobContext) -> dict[str, Any]:
@@ -108,7 +126,14 @@ def never_retried(job: JobContext) -> None:
     raise KeyError("missing-thing")
 
 
+def unstorable_result(job: JobContext) -> dict[str, Any]:
+    if job.payload.get("kind") == "nan":
+        return {"ratio": float("nan"), "big": float("inf")}
+    return {"at": datetime.now(UTC)}
+
+
 IMPLEMENTATIONS = {
+    "test-unstorable-result": unstorable_result,
     "test-permanent": permanent,
     "test-never-retried": never_retried,
     "test-hold-gil": hold_gil,

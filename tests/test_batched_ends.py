@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import start_job, submit
+from conftest import new_job, start_job
 
 from jobcore.clock import now_ms
 from jobcore.errors import StoreUnavailable
@@ -34,9 +34,13 @@ class CountingExecutor(Executor):
 
 
 def _started(api, runtime: Runtime, count: int) -> list[str]:
-    ids = [submit(api, {"type": "dummy", "payload": {"echo": n}})["jobId"] for n in range(count)]
-    for job_id in ids:
-        start_job(runtime, job_id, "w-batch")
+    """Jobs begun by ``w-batch``, in a queue no running worker reads."""
+    ids = []
+    for _ in range(count):
+        job = new_job(f"batch-{uuid.uuid4()}")
+        runtime.store.create(job)
+        start_job(runtime, job.id, "w-batch")
+        ids.append(job.id)
     return ids
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import submit, wait_for_state
 from dramatiq.middleware import Shutdown
@@ -96,3 +98,23 @@ def test_the_old_bulk_retry_field_is_refused_naming_the_new_ones(api):
     result = api.simulate_post("/jobs/dead/retry", json={"includeUnfinishedEffects": True})
     assert result.status_code == 422
     assert "effects" in result.json["errors"][0]["detail"]
+
+
+@pytest.mark.parametrize("kind", ["datetime", "nan"])
+def test_a_result_json_cannot_hold_fails_the_job_permanently_and_listings_stay_json(
+    api, runtime, worker, kind
+):
+    job_id = submit(api, {"type": "test-unstorable-result", "payload": {"kind": kind}})["jobId"]
+    record = wait_for_state(runtime, job_id, "failed")
+    assert record.attempts == 1
+    assert "a value JSON cannot hold" in record.failed_reason
+    assert "return dicts, lists, strings, finite numbers" in record.failed_reason
+    # Every reader still gets strict JSON (no NaN, no Infinity).
+    listed = api.simulate_get("/jobs", params={"type": "test-unstorable-result"})
+    assert listed.status_code == 200
+    json.loads(listed.text, parse_constant=_refuse)
+    json.loads(api.simulate_get(f"/jobs/{job_id}").text, parse_constant=_refuse)
+
+
+def _refuse(constant: str) -> None:
+    raise AssertionError(f"{constant} in a response body")

@@ -131,6 +131,11 @@ class PermanentError(JobcoreError):
     it had left. Bulk retries skip such jobs unless asked."""
 
 
+class UnstorableResult(PermanentError):
+    """A job returned a value its record cannot hold as JSON (a ``datetime``, a set, NaN or
+    an infinity): the attempt fails permanently, saying what to return instead."""
+
+
 class JobCancelled(BaseException):
     """Raised before a running attempt's first guarded effect when its job was cancelled
     while it was only ``claimed``: the attempt stops there, and nothing more is recorded. A

@@ -14,12 +14,19 @@ from opentelemetry import trace
 
 from jobcore.broker import JobcoreRedisBroker, claim_of, end_attempt
 from jobcore.clock import now_ms
-from jobcore.errors import ConfigurationError, JobCancelled, JobInterrupted, PermanentError
+from jobcore.errors import (
+    ConfigurationError,
+    JobCancelled,
+    JobInterrupted,
+    PermanentError,
+    UnstorableResult,
+)
 from jobcore.execution.context import JobContext, set_current_job
 from jobcore.execution.effects import EffectGuard, HumanCheckRequired
 from jobcore.execution.end_writer import EndWriter
 from jobcore.execution.start_recorder import StartRecorder
 from jobcore.message_options import GENERATION_OPTION
+from jobcore.model.records import result_json
 from jobcore.model.specs import JobSpec, JobTypes
 from jobcore.model.states import AttemptOutcome
 from jobcore.outages import StoreOutage
@@ -223,9 +230,19 @@ class JobLifecycle(Middleware):
             self.starts.ended(job)
             spec = self.runtime.job_types.find(job.type)
             outcome = attempt_outcome(job, exception, spec)
+            result_text = ""
+            if outcome is AttemptOutcome.COMPLETED:
+                try:
+                    result_text = result_json(job.result)
+                except (TypeError, ValueError) as exc:
+                    exception = UnstorableResult(
+                        f"the job returned a value JSON cannot hold ({exc}); return dicts, "
+                        "lists, strings, finite numbers, booleans or None"
+                    )
+                    outcome = AttemptOutcome.FAILED_PERMANENTLY
             for listener in self.listeners:
                 listener.attempt_ended(job, outcome, exception)
-            details, delay = _details(job, outcome, exception, spec)
+            details, delay = _details(job, outcome, exception, spec, result_text)
             end = AttemptEnd(self, job, outcome, details, delay, trace.get_current_span())
             end_attempt(message, end)
         finally:
@@ -308,13 +325,14 @@ def _details(
     outcome: AttemptOutcome,
     exception: BaseException | None,
     spec: JobSpec | None,
+    result_text: str = "",
 ) -> tuple[dict[str, Any], int]:
     """What the end of an attempt writes besides its outcome, and a retry's backoff (ms)."""
     # The attempt's span is current: a retry's or requeue's next attempt links to it.
     details: dict[str, Any] = {"link": current_traceparent()}
     delay = 0
     if outcome is AttemptOutcome.COMPLETED:
-        details["result"] = job.result
+        details["result_text"] = result_text
     elif outcome is AttemptOutcome.REQUEUED:
         # Processes stop one after another: the pause keeps a peer that is about to stop
         # from starting the job in between.

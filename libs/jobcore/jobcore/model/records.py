@@ -24,6 +24,12 @@ def stored_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def result_json(value: Any) -> str:
+    """What a job returned, as its record holds it: strict JSON, so every reader can parse
+    it; ``TypeError`` for a value JSON has no type for, ``ValueError`` for NaN or infinity."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
 def payload_json(payload: Any) -> str:
     """A payload as its record holds it: compact, UTF-8, keys in the order submitted (job
     code sees them in that order; a CSV export keeps its columns). Payloads come from the

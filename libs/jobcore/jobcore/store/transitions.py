@@ -10,7 +10,7 @@ from typing import Any
 
 from jobcore.errors import InvalidTransition, JobNotFound, NotReplicated, SubmissionNotConfirmed
 from jobcore.model.backoff import Backoff
-from jobcore.model.records import stored_json
+from jobcore.model.records import result_json
 from jobcore.model.states import CANCELLABLE, RETRYABLE, AttemptOutcome, FailureKind
 from jobcore.store import keys, scripts
 from jobcore.store.calls import Operation, replicated
@@ -311,6 +311,7 @@ def finish(
     outcome: AttemptOutcome,
     *,
     result: Any = None,
+    result_text: str | None = None,
     error: str = "",
     next_attempt_at: int | None = None,
     failed_reason: str = "",
@@ -323,7 +324,8 @@ def finish(
     message in the same script, confirmed by the replicas. An unconfirmed end raises
     ``NotReplicated`` whose ``reply`` is the ``Finished`` it wrote. ``link`` is the
     attempt's traceparent: the next attempt's span links to it. ``attempt`` and
-    ``started_at`` record the attempt as begun if nothing did yet."""
+    ``started_at`` record the attempt as begun if nothing did yet. ``result_text`` is
+    ``result`` already encoded (``model.records.result_json``)."""
     call = replicated(
         scripts.FINISH.call(
             keys={
@@ -338,7 +340,7 @@ def finish(
                 "worker_id": worker_id,
                 "now": now,
                 "outcome": outcome,
-                "result_json": stored_json(result) if outcome is AttemptOutcome.COMPLETED else "",
+                "result_json": _result_text(outcome, result, result_text),
                 "attempt_error": error,
                 "next_attempt_at": "" if next_attempt_at is None else next_attempt_at,
                 "failed_reason": failed_reason,
@@ -355,6 +357,12 @@ def finish(
         unconfirmed.reply = _finished(job_id, unconfirmed.reply)
         raise
     return _finished(job_id, reply)
+
+
+def _result_text(outcome: AttemptOutcome, result: Any, result_text: str | None) -> str:
+    if outcome is not AttemptOutcome.COMPLETED:
+        return ""
+    return result_text if result_text is not None else result_json(result)
 
 
 def _finished(job_id: str, reply: list[str]) -> Finished:
