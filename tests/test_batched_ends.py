@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -102,8 +103,9 @@ class CountedEnd:
     def operation(self) -> Operation[Any]:
         return single(commands(("INCR", self.key)))
 
-    def written(self, finished: Any) -> None:
+    def written(self, finished: Any, *, tried_again: bool) -> None:
         self.told.append(finished)
+        self.tried_again = tried_again
 
 
 def test_the_end_writer_groups_ends_and_writes_every_one_once_before_it_stops(runtime):
@@ -151,3 +153,37 @@ def test_a_stored_retry_policy_is_read_once_and_a_damaged_one_is_the_default():
     assert Backoff.from_stored(text) == Backoff(type="fixed", delay_ms=250, max_delay_ms=None)
     for damaged in ("", "[]", "nonsense", '{"delayMs": "soon"}', '{"jitter": {}}'):
         assert Backoff.from_stored(damaged) == Backoff.from_json({})
+
+
+class LosesFirstReply(Executor):
+    """Runs a batch, then fails its first reply as a timeout would (the write happened)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime.client)
+        self.lost = False
+
+    def run_many(self, operations):  # type: ignore[no-untyped-def]
+        results = super().run_many(operations)
+        if not self.lost:
+            self.lost = True
+            raise StoreUnavailable("Redis is unreachable: Timeout reading from socket")
+        return results
+
+
+def test_an_end_whose_first_reply_was_lost_is_logged_as_what_it_recorded(runtime):
+    from structlog.testing import capture_logs
+
+    from jobcore.execution.job_lifecycle import AttemptEnd
+
+    (job_id,) = _started(None, runtime, 1)
+    job = SimpleNamespace(
+        id=job_id, type="dummy", attempt=1, generation=1, worker_id="w-batch", started_at=now_ms()
+    )
+    end = AttemptEnd(None, job, AttemptOutcome.COMPLETED, {"result_text": "null"})  # type: ignore[arg-type]
+    end.ack = None
+    writer = EndWriter(LosesFirstReply(runtime))
+    with capture_logs() as lines:
+        writer._write([end])
+    assert runtime.store.get(job_id).state == "completed"
+    ends = [line["event"] for line in lines if "store" not in line["event"]]
+    assert ends == ["job completed"]

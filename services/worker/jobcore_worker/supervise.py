@@ -20,6 +20,7 @@ import sys
 import time
 
 import psutil
+import structlog
 
 from jobcore.errors import StoreUnavailable
 from jobcore.execution.job_lifecycle import check_implementations
@@ -29,6 +30,7 @@ from jobcore.startup import refuse_to_start_on_configuration_errors
 from jobcore.store.connection import connect
 from jobcore.store.executor import Executor
 from jobcore.store.record_store import RecordStore
+from jobcore.telemetry.logs import configure_logging
 from jobcore.telemetry.metrics_files import prepare_multiprocess_dir
 from jobcore_worker.jobs import IMPLEMENTATIONS
 from jobcore_worker.plugins import load_plugins
@@ -85,9 +87,10 @@ class WorkerProcess:
         self.pause = (
             RESTART_PAUSE if lived > HEALTHY_AFTER else min(self.pause * 2, RESTART_PAUSE_MAX)
         )
-        _say(
+        log.warning(
             f"worker process {self.index} exited ({self.process.returncode}) after "
-            f"{lived:.1f} s; restarting in {self.pause:.1f} s"
+            f"{lived:.1f} s; restarting in {self.pause:.1f} s",
+            exit_code=self.process.returncode,
         )
         self.restart_at = now + self.pause
 
@@ -141,17 +144,15 @@ class Releases:
                 return
             self.pending.pop(0)
             if released:
-                _say(f"released {len(released)} job(s) of worker process {process_id}")
+                log.info(
+                    f"released {len(released)} job(s) of worker process {process_id}",
+                    job_ids=released,
+                )
 
     def store(self) -> RecordStore:
         if self._store is None:
             self._store = RecordStore(Executor(connect(self.settings)))
         return self._store
-
-
-def _say(text: str) -> None:
-    sys.stderr.write(f'{{"event": "{text}", "logger": "jobcore.worker.supervisor"}}\n')
-    sys.stderr.flush()
 
 
 def dramatiq_command(threads: int, queues: list[str], shutdown_timeout: float) -> list[str]:
@@ -175,9 +176,14 @@ def dramatiq_command(threads: int, queues: list[str], shutdown_timeout: float) -
     return command
 
 
+#: The supervisor's own lines, JSON like every other (``configure_logging`` in ``main``).
+log = structlog.get_logger("jobcore.worker.supervisor")
+
+
 def main(argv: list[str] | None = None) -> None:
     with refuse_to_start_on_configuration_errors("worker"):
         settings = Settings.from_env()
+        configure_logging(settings.log_level, service="worker", redact=settings.redacted_fields)
         # The job types and their implementations, checked once before any process starts.
         check_implementations(*load_plugins(settings.job_modules, IMPLEMENTATIONS))
     _supervise(settings, argv)

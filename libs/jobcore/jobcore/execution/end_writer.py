@@ -11,7 +11,7 @@ dropped.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import structlog
@@ -37,8 +37,9 @@ class PendingEnd(Protocol):
         """The store operation that records it (and acks its message)."""
         ...
 
-    def written(self, finished: Finished | Exception) -> None:
-        """Told what writing it gave: log it."""
+    def written(self, finished: Finished | Exception, *, tried_again: bool) -> None:
+        """Told what writing it gave (``tried_again`` after a try that may have written it
+        already, whose reply was lost): log it."""
         ...
 
 
@@ -94,19 +95,20 @@ class EndWriter:
             self._write(batch)
 
     def _write(self, batch: Sequence[PendingEnd]) -> None:
+        tries = 0
+
+        def write() -> list[Finished | Exception]:
+            nonlocal tries
+            tries += 1
+            return self.executor.run_many([end.operation() for end in batch])
+
         try:
-            results = _ENDS.wait_out(
-                lambda: self.executor.run_many([end.operation() for end in batch])
-            )
+            results = _ENDS.wait_out(write)
         except Exception as exc:  # a bug: every end is told, none is lost silently
             log.exception("attempt ends not written", error=str(exc))
             results = [exc] * len(batch)
         for end, result in zip(batch, results, strict=True):
-            _tell(end.written, result)
-
-
-def _tell(written: Callable[[Finished | Exception], None], result: Finished | Exception) -> None:
-    try:
-        written(result)
-    except Exception:
-        log.exception("attempt end not logged")
+            try:
+                end.written(result, tried_again=tries > 1)
+            except Exception:
+                log.exception("attempt end not logged")

@@ -298,8 +298,15 @@ class AttemptEnd:
             **self.details,
         )
 
-    def written(self, finished: Finished | Exception) -> None:
+    def written(self, finished: Finished | Exception, *, tried_again: bool = False) -> None:
         job = self.job
+        if (
+            tried_again
+            and isinstance(finished, Finished)
+            and finished.state == _ENDS_IN.get(self.outcome)
+        ):
+            # An earlier try wrote it (its reply was lost): the record shows this end.
+            finished = Finished(True)
         with trace.use_span(self.span, end_on_exit=False):
             if isinstance(finished, Exception):
                 log.error(
@@ -318,6 +325,16 @@ class AttemptEnd:
                     job_type=job.type,
                     attempt=job.attempt,
                 )
+
+
+#: The state an outcome leaves a record in, where no other end could have left it there.
+_ENDS_IN = {
+    AttemptOutcome.COMPLETED: "completed",
+    AttemptOutcome.FAILED: "failed",
+    AttemptOutcome.FAILED_PERMANENTLY: "failed",
+    AttemptOutcome.NEEDS_HUMAN_CHECK: "failed",
+    AttemptOutcome.RETRYING: "retrying",
+}
 
 
 def _details(

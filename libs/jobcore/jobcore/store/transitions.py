@@ -87,6 +87,8 @@ class Finished:
     message, or left it in the due set for the promoter."""
 
     recorded: bool
+    #: The record's state when the end was not recorded ('missing' when it is gone).
+    state: str = ""
 
 
 @dataclass(frozen=True)
@@ -366,7 +368,9 @@ def _result_text(outcome: AttemptOutcome, result: Any, result_text: str | None) 
 
 
 def _finished(job_id: str, reply: list[str]) -> Finished:
-    return Finished(reply[0] != "lost")
+    if reply[0] == "lost":
+        return Finished(False, str(reply[1]) if len(reply) > 1 else "")
+    return Finished(True)
 
 
 def set_progress(job_id: str, worker_id: str, progress: int) -> Operation[bool]:
