@@ -94,3 +94,11 @@ def test_a_received_claim_of_nothing_forgets_the_one_before(runtime, queue):
     # A later claim's reply is lost; settling it must not give back p-1's message.
     _claim(runtime, queue, 0, "p-4", received="p-2")
     assert runtime.store.get(held).state == "claimed"
+
+
+def test_a_dead_process_leaves_no_remembered_claim(runtime, queue):
+    job_id = _waiting_job(runtime, queue)
+    assert len(_claim(runtime, queue, 1, "p-1").fetched) == 1
+    assert runtime.client.exists(keys.last_claim(WORKER, queue))
+    assert job_id in runtime.store.recover_lost(WORKER)
+    assert not runtime.client.exists(keys.last_claim(WORKER, queue))

@@ -45,7 +45,8 @@ LEASE = PREFIX + "lease:{name}"
 SCHEDULE_LAST_RUN = PREFIX + "schedule:{name}:last"
 #: String: the last claim one worker process made from one queue (JSON: its token and each
 #: message it claimed), so the process can give those messages back when the claim's reply
-#: never reached it (a timeout while Redis was slow); expires after a day.
+#: never reached it (a timeout while Redis was slow); expires after a day, or goes with
+#: the process (``lua/recover_lost.lua``).
 LAST_CLAIM = PREFIX + "last-claim:{broker_id}:{queue}"
 #: String: written (``INCR``) right before each ``WAIT`` for replicas, so the ``WAIT`` covers
 #: everything the call before it read as well as wrote (a replayed job, a reservation found
@@ -165,6 +166,7 @@ def lua_prelude() -> str:
         "k_wake(queue)": lua_template(WAKE, "queue"),
         "k_acks(broker_id, queue)": lua_template(ACKS, "broker_id", "queue"),
         "k_acks_of(broker_id)": lua_template(ACKS_OF_BROKER, "broker_id"),
+        "k_last_claim(broker_id, queue)": lua_template(LAST_CLAIM, "broker_id", "queue"),
     }
     lines = [f"local function {sig} return {body} end" for sig, body in functions.items()]
     return "\n".join(lines) + "\n"

@@ -50,6 +50,7 @@ if owner ~= '' then
       end
     end
     redis.call('DEL', acks)
+    redis.call('DEL', k_last_claim(owner, queue))
   end
   redis.call('ZREM', heartbeats, owner)
   redis.call('DEL', k_worker(owner))
