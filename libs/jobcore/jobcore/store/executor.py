@@ -99,12 +99,11 @@ class Executor:
         confirm = self.replica_ack.required and any(isinstance(c, Replicated) for c in calls)
         plain = [c.call if isinstance(c, Replicated) else c for c in calls]
         staged = [self._staged(c) for c in plain]
-        flat = [command for commands in staged for command in commands]
-        if confirm:
-            flat += self.replica_ack.confirmation()
-        replies = self._pipeline(tuple(flat))
+        flat = tuple(command for commands in staged for command in commands)
+        confirmation = self.replica_ack.confirmation() if confirm else ()
+        replies = self._pipeline(flat + confirmation)
         answers = self._split(staged, replies)
-        acknowledged = int(replies[-1]) if confirm else 0
+        acknowledged = self.replica_ack.acknowledged(replies[len(flat) :]) if confirm else 0
         out: list[Any] = []
         again: list[int] = []
         for index, (call, plain_call, answer) in enumerate(zip(calls, plain, answers, strict=True)):
@@ -114,12 +113,8 @@ class Executor:
                 again.append(index)
             elif errors:
                 reply = errors[0]
-            elif (
-                confirm
-                and isinstance(call, Replicated)
-                and acknowledged < self.replica_ack.replicas
-            ):
-                reply = NotReplicated(acknowledged, self.replica_ack.replicas, reply)
+            elif confirm and isinstance(call, Replicated):
+                reply = self.replica_ack.shortfall(acknowledged, reply) or reply
             out.append(reply)
         if again:
             lacking = {
@@ -135,9 +130,7 @@ class Executor:
 
     @staticmethod
     def _staged(call: ScriptCall | Commands) -> tuple[tuple[Any, ...], ...]:
-        if isinstance(call, ScriptCall):
-            return (("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args),)
-        return call.commands
+        return (call.command(),) if isinstance(call, ScriptCall) else call.commands
 
     @staticmethod
     def _split(staged: list[tuple[tuple[Any, ...], ...]], replies: list[Any]) -> list[list[Any]]:
@@ -152,7 +145,11 @@ class Executor:
         if isinstance(call, Replicated):
             if not self.replica_ack.required:
                 return self._perform(call.call)
-            return self._replicated(call.call)
+            # The call, then the confirmation, in one pipeline on one connection.
+            (reply,) = self._perform_round([call])
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
         if isinstance(call, ScriptCall):
             return self._evalsha(call)
         assert isinstance(call, Commands)
@@ -160,15 +157,6 @@ class Executor:
         for command in call.commands:
             pipe.execute_command(*command)  # type: ignore[no-untyped-call]
         return pipe.execute()
-
-    def _replicated(self, call: ScriptCall | Commands) -> Any:
-        """The call, then the confirmation, in one pipeline on one connection."""
-        replies = self._pipeline(self.replica_ack.pipeline(call))
-        if self.replica_ack.lacks_script(call, replies):
-            assert isinstance(call, ScriptCall)
-            self.client.script_load(call.script.source)
-            replies = self._pipeline(self.replica_ack.pipeline(call))
-        return self.replica_ack.reply(call, replies)
 
     def _pipeline(self, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
@@ -179,7 +167,7 @@ class Executor:
     def _evalsha(self, call: ScriptCall) -> Any:
         """The script by ``EVALSHA``, loaded first if Redis lacks it (straight through the
         client: redis-py's ``Script`` object adds a few layers per call)."""
-        command = ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+        command = call.command()
         try:
             return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
         except NoScriptError:

@@ -8,8 +8,8 @@ connection. ``WAIT`` is flagged ``noscript`` (it cannot run inside Lua) and coun
 replicas that processed this connection's writes; the mark makes that cover what the call
 only read (a replayed job, a reservation found taken). Fewer than n confirmations in time →
 ``NotReplicated``, thrown into the operation, which may say more (``SubmissionNotConfirmed``).
-``ReplicaAck.pipeline`` and ``ReplicaAck.reply`` hold all of it, so a synchronous and an
-asynchronous executor differ only in how they send the pipeline.
+One confirmation covers every call of a pipeline (``Executor.run_many`` sends many).
+``ReplicaAck`` says what to send and how to read the replies; the executor sends them.
 
 Redis's own ``min-replicas-to-write`` is no substitute: it refuses writes while replicas are
 missing, but a write it takes can still be lost with a primary that dies before sending it.
@@ -20,13 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import NoScriptError
-
 from jobcore.errors import NotReplicated
 from jobcore.settings import Settings
 from jobcore.store import keys
-from jobcore.store.calls import Commands
-from jobcore.store.scripts import ScriptCall
 
 
 @dataclass(frozen=True)
@@ -49,34 +45,19 @@ class ReplicaAck:
         """The commands that follow the call on its connection."""
         return (("INCR", keys.REPLICATION_MARK), ("WAIT", self.replicas, self.timeout_ms))
 
-    def pipeline(self, call: ScriptCall | Commands) -> tuple[tuple[Any, ...], ...]:
-        """Every command of one confirmed call, for one pipeline (sync or async client):
-        the script by ``EVALSHA`` (or the commands), then the confirmation."""
-        if isinstance(call, ScriptCall):
-            staged: tuple[tuple[Any, ...], ...] = (
-                ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args),
-            )
-        else:
-            staged = call.commands
-        return staged + self.confirmation()
-
-    @staticmethod
-    def lacks_script(call: ScriptCall | Commands, replies: list[Any]) -> bool:
-        """Redis did not have the script (load it, then run the pipeline again)."""
-        return isinstance(call, ScriptCall) and isinstance(replies[0], NoScriptError)
-
-    def reply(self, call: ScriptCall | Commands, replies: list[Any]) -> Any:
-        """The call's reply from the pipeline's replies (run with ``raise_on_error=False``);
-        a command's error is raised, and ``NotReplicated`` when ``WAIT`` counts too few."""
-        *answers, _mark, acknowledged = replies
-        for answer in (*answers, acknowledged):
+    def acknowledged(self, replies: list[Any]) -> int:
+        """How many replicas confirmed, from the replies of ``confirmation`` (run with
+        ``raise_on_error=False``); an error among them is raised."""
+        for answer in replies:
             if isinstance(answer, Exception):
                 raise answer
-        reply = answers[0] if isinstance(call, ScriptCall) else answers
-        count = int(acknowledged)
-        if count < self.replicas:
-            raise NotReplicated(count, self.replicas, reply)
-        return reply
+        return int(replies[-1])
+
+    def shortfall(self, acknowledged: int, reply: Any) -> NotReplicated | None:
+        """``NotReplicated`` for a call whose ``reply`` too few replicas confirmed."""
+        if acknowledged < self.replicas:
+            return NotReplicated(acknowledged, self.replicas, reply)
+        return None
 
 
 #: No replica confirmation: a single Redis.

@@ -36,6 +36,10 @@ class ScriptCall:
     keys: tuple[str, ...]
     args: tuple[Any, ...]
 
+    def command(self) -> tuple[Any, ...]:
+        """The ``EVALSHA`` command that runs it."""
+        return ("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
+
 
 @dataclass(frozen=True)
 class LuaScript:
