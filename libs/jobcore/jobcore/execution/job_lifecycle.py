@@ -28,7 +28,7 @@ from jobcore.execution.start_recorder import StartRecorder
 from jobcore.message_options import GENERATION_OPTION
 from jobcore.model.records import result_json
 from jobcore.model.specs import JobSpec, JobTypes
-from jobcore.model.states import AttemptOutcome
+from jobcore.model.states import STATE_OF_OUTCOME, AttemptOutcome
 from jobcore.outages import StoreOutage
 from jobcore.runtime import Runtime
 from jobcore.store import transitions
@@ -234,12 +234,8 @@ class JobLifecycle(Middleware):
             if outcome is AttemptOutcome.COMPLETED:
                 try:
                     result_text = result_json(job.result)
-                except (TypeError, ValueError) as exc:
-                    exception = UnstorableResult(
-                        f"the job returned a value JSON cannot hold ({exc}); return dicts, "
-                        "lists, strings, finite numbers, booleans or None"
-                    )
-                    outcome = AttemptOutcome.FAILED_PERMANENTLY
+                except UnstorableResult as unstorable:
+                    exception, outcome = unstorable, AttemptOutcome.FAILED_PERMANENTLY
             for listener in self.listeners:
                 listener.attempt_ended(job, outcome, exception)
             details, delay = _details(job, outcome, exception, spec, result_text)
@@ -303,7 +299,7 @@ class AttemptEnd:
         if (
             tried_again
             and isinstance(finished, Finished)
-            and finished.state == _ENDS_IN.get(self.outcome)
+            and finished.state == STATE_OF_OUTCOME.get(self.outcome)
         ):
             # An earlier try wrote it (its reply was lost): the record shows this end.
             finished = Finished(True)
@@ -325,16 +321,6 @@ class AttemptEnd:
                     job_type=job.type,
                     attempt=job.attempt,
                 )
-
-
-#: The state an outcome leaves a record in, where no other end could have left it there.
-_ENDS_IN = {
-    AttemptOutcome.COMPLETED: "completed",
-    AttemptOutcome.FAILED: "failed",
-    AttemptOutcome.FAILED_PERMANENTLY: "failed",
-    AttemptOutcome.NEEDS_HUMAN_CHECK: "failed",
-    AttemptOutcome.RETRYING: "retrying",
-}
 
 
 def _details(

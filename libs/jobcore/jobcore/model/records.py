@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from jobcore.clock import LATEST_TIME_MS, OPTIONAL_TIME_SCHEMA, TIME_SCHEMA, format_ms
+from jobcore.errors import UnstorableResult
 from jobcore.model.states import ALL_STATES
 
 #: How many undecodable records are remembered, so each is logged once, not per read.
@@ -26,8 +27,14 @@ def stored_json(value: Any) -> str:
 
 def result_json(value: Any) -> str:
     """What a job returned, as its record holds it: strict JSON, so every reader can parse
-    it; ``TypeError`` for a value JSON has no type for, ``ValueError`` for NaN or infinity."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    it; ``UnstorableResult`` for a value JSON has no type for, NaN or an infinity."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise UnstorableResult(
+            f"the job returned a value JSON cannot hold ({exc}); return dicts, lists, "
+            "strings, finite numbers, booleans or None"
+        ) from exc
 
 
 def payload_json(payload: Any) -> str:

@@ -55,6 +55,13 @@ FAILURE_OF_OUTCOME: dict[AttemptOutcome, FailureKind] = {
     AttemptOutcome.FAILED_PERMANENTLY: FailureKind.PERMANENT,
     AttemptOutcome.NEEDS_HUMAN_CHECK: FailureKind.HUMAN_CHECK,
 }
+#: The state an attempt's end leaves its record in (a requeue's ``waiting`` is left out: a
+#: job there may already be another worker's).
+STATE_OF_OUTCOME: dict[AttemptOutcome, State] = {
+    AttemptOutcome.COMPLETED: State.COMPLETED,
+    AttemptOutcome.RETRYING: State.RETRYING,
+    **{outcome: State.FAILED for outcome in FAILURE_OF_OUTCOME},
+}
 
 
 ALL_STATES: tuple[str, ...] = tuple(s.value for s in State)
