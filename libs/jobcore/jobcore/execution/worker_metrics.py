@@ -39,7 +39,7 @@ class JobMetrics(Middleware):
         self.host = host
         self._started = threading.local()
         #: Each series' child, looked up once (``labels`` costs more than the increment).
-        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._stop = threading.Event()
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -74,7 +74,7 @@ class JobMetrics(Middleware):
 
     def _series(self, metric: Any, *labels: str) -> Any:
         """``metric``'s child for ``labels`` (in the metric's label order)."""
-        key = (metric._name, labels)
+        key = (metric, labels)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = metric.labels(*labels)

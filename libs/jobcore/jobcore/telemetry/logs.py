@@ -8,6 +8,7 @@ by ``REDACTED`` before a line is written.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -133,20 +134,15 @@ def _rendering(fields: frozenset[str]) -> list[structlog.types.Processor]:
     ]
 
 
-def _unencodable(value: Any) -> Any:
-    """What a value JSON cannot hold becomes (as structlog does): its ``__structlog__()``,
-    else its ``repr``."""
-    try:
-        return value.__structlog__()
-    except AttributeError:
-        return repr(value)
+@functools.lru_cache(maxsize=4)
+def _encoder(default: Any) -> json.JSONEncoder:
+    return json.JSONEncoder(default=default)
 
 
-_JSON = json.JSONEncoder(default=_unencodable)
-
-
-def _encode_json(event_dict: Any, **_options: Any) -> str:
-    return _JSON.encode(event_dict)
+def _encode_json(event_dict: Any, *, default: Any = None, **_options: Any) -> str:
+    """``json.dumps`` as ``JSONRenderer`` calls it (with structlog's own ``default``), through
+    one encoder made once per ``default``."""
+    return _encoder(default).encode(event_dict)
 
 
 def _redacted(redact: Iterable[str] | None) -> frozenset[str]:
