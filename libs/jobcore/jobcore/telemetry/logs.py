@@ -129,7 +129,7 @@ def _rendering(fields: frozenset[str]) -> list[structlog.types.Processor]:
         # After the traceback is text: an exception's message may hold an address.
         Redactor(fields),
         # One encoder for every line: ``json.dumps`` with structlog's ``default`` builds a
-        # new encoder per call (6.4 against 4.3 µs per line here).
+        # new encoder per call (5.5 against 4.6 µs for a job's end line here, best of five).
         structlog.processors.JSONRenderer(serializer=_encode_json),
     ]
 
