@@ -34,7 +34,7 @@ class CountingExecutor(Executor):
         return super()._pipeline(commands)
 
 
-def _started(api, runtime: Runtime, count: int) -> list[str]:
+def _started(runtime: Runtime, count: int) -> list[str]:
     """Jobs begun by ``w-batch``, in a queue no running worker reads."""
     ids = []
     for _ in range(count):
@@ -51,8 +51,8 @@ def _finish(job_id: str) -> Operation[Finished]:
     )
 
 
-def test_run_many_finishes_every_job_in_one_round_trip(api, runtime):
-    ids = _started(api, runtime, 5)
+def test_run_many_finishes_every_job_in_one_round_trip(runtime):
+    ids = _started(runtime, 5)
     runtime.client.script_load(scripts.FINISH.source)
     executor = CountingExecutor(runtime)
     results = executor.run_many([_finish(job_id) for job_id in ids])
@@ -63,8 +63,8 @@ def test_run_many_finishes_every_job_in_one_round_trip(api, runtime):
         assert record.state == "completed" and record.result == {"n": job_id}
 
 
-def test_run_many_loads_a_script_redis_forgot_and_runs_each_operation_once(api, runtime):
-    ids = _started(api, runtime, 3)
+def test_run_many_loads_a_script_redis_forgot_and_runs_each_operation_once(runtime):
+    ids = _started(runtime, 3)
     runtime.client.script_flush()
     results = Executor(runtime.client).run_many([_finish(job_id) for job_id in ids])
     assert results == [Finished(True)] * 3
@@ -73,8 +73,8 @@ def test_run_many_loads_a_script_redis_forgot_and_runs_each_operation_once(api, 
         assert events.count("completed") == 1, events
 
 
-def test_an_operation_that_fails_alone_leaves_the_others_written(api, runtime):
-    (job_id,) = _started(api, runtime, 1)
+def test_an_operation_that_fails_alone_leaves_the_others_written(runtime):
+    (job_id,) = _started(runtime, 1)
     wrong = f"batch-{uuid.uuid4()}"
     runtime.client.hset(wrong, "a", "1")
     results = Executor(runtime.client).run_many(
@@ -138,21 +138,11 @@ def test_the_end_writer_writes_on_the_callers_thread_when_not_started(runtime):
     assert end.told == [[1]] and int(runtime.client.get(key)) == 1
 
 
-def test_a_single_call_loads_a_script_redis_forgot(api, runtime):
-    (job_id,) = _started(api, runtime, 1)
+def test_a_single_call_loads_a_script_redis_forgot(runtime):
+    (job_id,) = _started(runtime, 1)
     runtime.client.script_flush()
     assert Executor(runtime.client).run(_finish(job_id)) == Finished(True)
     assert runtime.store.get(job_id).state == "completed"
-
-
-def test_a_stored_retry_policy_is_read_once_and_a_damaged_one_is_the_default():
-    from jobcore.model.backoff import Backoff
-
-    text = Backoff(type="fixed", delay_ms=250, max_delay_ms=None).stored
-    assert Backoff.from_stored(text) is Backoff.from_stored(text)
-    assert Backoff.from_stored(text) == Backoff(type="fixed", delay_ms=250, max_delay_ms=None)
-    for damaged in ("", "[]", "nonsense", '{"delayMs": "soon"}', '{"jitter": {}}'):
-        assert Backoff.from_stored(damaged) == Backoff.from_json({})
 
 
 class LosesFirstReply(Executor):
@@ -175,7 +165,7 @@ def test_an_end_whose_first_reply_was_lost_is_logged_as_what_it_recorded(runtime
 
     from jobcore.execution.job_lifecycle import AttemptEnd
 
-    (job_id,) = _started(None, runtime, 1)
+    (job_id,) = _started(runtime, 1)
     job = SimpleNamespace(
         id=job_id, type="dummy", attempt=1, generation=1, worker_id="w-batch", started_at=now_ms()
     )

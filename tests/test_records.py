@@ -10,6 +10,7 @@ from conftest import BIN, submit
 from falcon import testing
 
 from jobcore.jobs import new_job_id
+from jobcore.model.backoff import Backoff
 from jobcore.runtime import Runtime
 from jobcore.store import keys
 
@@ -133,3 +134,11 @@ def test_retrying_a_damaged_dead_letter_answers_with_its_record(api, damaged):
     assert result.status_code == 200, result.text
     # A running worker may have claimed it (and failed it: its payload is damaged) already.
     assert result.json["state"] in ("waiting", "claimed", "active", "failed")
+
+
+def test_a_stored_retry_policy_is_read_once_and_a_damaged_one_is_the_default():
+    text = Backoff(type="fixed", delay_ms=250, max_delay_ms=None).stored
+    assert Backoff.from_stored(text) is Backoff.from_stored(text)
+    assert Backoff.from_stored(text) == Backoff(type="fixed", delay_ms=250, max_delay_ms=None)
+    for damaged in ("", "[]", "nonsense", '{"delayMs": "soon"}', '{"jitter": {}}'):
+        assert Backoff.from_stored(damaged) == Backoff.from_json({})
