@@ -39,7 +39,7 @@ def _waiting_job(runtime: Runtime, queue: str) -> str:
     return job.id
 
 
-def _claim(runtime: Runtime, queue: str, count: int, token: str, received: str | None = None):
+def _claim(runtime: Runtime, queue: str, count: int, token: str, received: str = ""):
     return runtime.executor.run(
         transitions.claim(
             queue,
@@ -65,8 +65,9 @@ def test_the_next_claim_gives_back_what_a_claim_without_a_reply_took(runtime, qu
     # The reply of this claim "never arrives": the process goes on without its message.
     assert len(_claim(runtime, queue, 1, "p-1").fetched) == 1
     assert runtime.store.get(job_id).state == "claimed"
-    # Its next claim (a heartbeat claim of nothing) says which claim it last received: none.
-    _claim(runtime, queue, 0, "p-2", received="")
+    # Its next claim (a heartbeat claim of nothing) says which claim it last received: none,
+    # so a token no claim has.
+    _claim(runtime, queue, 0, "p-2", received="p-0")
     assert runtime.store.get(job_id).state == "waiting"
     assert runtime.client.lrange(keys.ready_queue(queue), 0, -1) == [f"{job_id}.1"]
     assert runtime.client.smembers(keys.acks(WORKER, queue)) == set()

@@ -124,7 +124,8 @@ class JobcoreRedisConsumer(_RedisConsumer):
         # timeout, yet may have run it) is settled by the next one (``transitions.claim``).
         self._token_prefix = uuid4().hex[:12]
         self._claims = itertools.count(1)
-        self._received = ""
+        #: The token of the last claim whose reply arrived (at first one no claim has).
+        self._received = f"{self._token_prefix}-0"
         self._unsure = False
 
     # --- fetching ------------------------------------------------------------------
@@ -168,7 +169,7 @@ class JobcoreRedisConsumer(_RedisConsumer):
             time.sleep(self._backoff.next())
             return None
 
-    def _claim(self, count: int, token: str = "") -> Claimed:
+    def _claim(self, count: int, token: str) -> Claimed:
         broker = self.broker
         assert broker.executor is not None
         began = _CONSUMERS.began()
@@ -182,7 +183,7 @@ class JobcoreRedisConsumer(_RedisConsumer):
                 maintenance=bool(broker._should_do_maintenance("fetch")),
                 dead_message_ttl_ms=broker.dead_message_ttl,
                 token=token,
-                received=self._received if self._unsure else None,
+                received=self._received if self._unsure else "",
             )
         )
         self._received, self._unsure = token, False

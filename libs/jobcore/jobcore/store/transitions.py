@@ -165,15 +165,16 @@ def claim(
     maintenance: bool,
     dead_message_ttl_ms: int,
     token: str = "",
-    received: str | None = None,
+    received: str = "",
 ) -> Operation[Claimed]:
     """Fetch up to ``count`` messages of ``queue`` for ``worker_id`` and claim their jobs
     (with Dramatiq's heartbeat and, when ``maintenance``, its maintenance).
 
     The claim is remembered under ``token`` while it holds messages. After a claim whose
     reply never came back (the call timed out, yet Redis may have run it), ``received`` is
-    the token of the last claim whose reply did: a remembered claim of any other token was
-    never received, and its messages go back to the queue first."""
+    the token of the last claim whose reply did (or one no claim has, if none did): a
+    remembered claim of any other token was never received, and its messages go back to
+    the queue first. '' settles nothing."""
     reply = yield scripts.CLAIM.call(
         keys={
             "ready_queue": keys.ready_queue(queue),
@@ -191,7 +192,7 @@ def claim(
             "queue": queue,
             "count": count,
             "token": token,
-            "received": "" if received is None else received or "-",
+            "received": received,
             "heartbeat_timeout_ms": heartbeat_timeout_ms,
             "maintenance": "1" if maintenance else "0",
             "dead_message_ttl_ms": dead_message_ttl_ms,
