@@ -74,7 +74,7 @@ class Backoff:
         try:
             data = json.loads(text)
             return Backoff.from_json(data if isinstance(data, dict) else {})
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError):
             # A damaged record's policy: the default, rather than a job that cannot start.
             return Backoff.from_json({})
 
