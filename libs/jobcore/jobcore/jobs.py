@@ -18,6 +18,8 @@ from jobcore.model.records import JobRecord, payload_json
 from jobcore.model.specs import JobTypes
 from jobcore.model.states import ALL_STATES, FailureKind, State
 from jobcore.settings import Settings
+from jobcore.store import queries, transitions
+from jobcore.store.calls import Operation
 from jobcore.store.record_store import (
     IdempotencyKey,
     NewJob,
@@ -111,46 +113,24 @@ def purged_view(count: int) -> dict[str, Any]:
     return {"purged": count}
 
 
-class Jobs:
-    """The one way in for producers (API, CLI, scheduler) and readers."""
+class JobOperations:
+    """What producers and readers do, each as a store operation (``store.calls``): ``Jobs``
+    runs them on the synchronous executor, ``AsyncJobs`` (``jobcore.async_jobs``) on the
+    asynchronous one, so both serve the same rules."""
 
-    def __init__(
-        self, settings: Settings, store: RecordStore, sender: MessageSender, job_types: JobTypes
-    ) -> None:
+    def __init__(self, settings: Settings, sender: MessageSender, job_types: JobTypes) -> None:
         self.settings = settings
-        self.store = store
         self.sender = sender
         self.job_types = job_types
 
-    def submit(
-        self,
-        submission: Submission,
-        *,
-        namespace: str = CLIENT_NAMESPACE,
-        trace_id: str = "",
-        traceparent: str = "",
-    ) -> Accepted:
-        """``_record_and_send`` inside the job's PRODUCER span, whose ids the record keeps."""
-        with send_span(submission.spec.queue, submission.spec.name) as sent:
-            accepted = self._record_and_send(
-                submission,
-                namespace=namespace,
-                trace_id=trace_id or sent.trace_id,
-                traceparent=traceparent or sent.traceparent,
-            )
-            sent.accepted(accepted.job_id, duplicate=accepted.duplicate)
-        if not accepted.duplicate:
-            JOBS_SUBMITTED.labels(type=submission.spec.name).inc()
-        return accepted
-
-    def _record_and_send(
+    def record_and_send(
         self,
         submission: Submission,
         *,
         namespace: str,
         trace_id: str,
         traceparent: str,
-    ) -> Accepted:
+    ) -> Operation[Accepted]:
         """Record the job and enqueue its message in one round trip; replays of an
         idempotency key return the job.
 
@@ -199,7 +179,7 @@ class Jobs:
             message = self.sender.prepare(
                 job.id, spec.actor_name, spec.queue, 1, traceparent=traceparent
             )
-        created = self.store.create(job, idem_key, message.ready if message else None)
+        created = yield from transitions.create(job, idem_key, message.ready if message else None)
         if created.outcome == "conflict":
             raise IdempotencyConflict(created.job_id)
         if created.outcome == "duplicate":
@@ -210,11 +190,11 @@ class Jobs:
 
     # --- reads ---------------------------------------------------------------------
 
-    def get(self, job_id: str) -> JobRecord:
-        return self.store.get(job_id)
+    def get(self, job_id: str) -> Operation[JobRecord]:
+        return queries.record(job_id)
 
-    def events(self, job_id: str) -> list[dict[str, Any]]:
-        return self.store.events(job_id)
+    def events(self, job_id: str) -> Operation[list[dict[str, Any]]]:
+        return queries.events(job_id)
 
     def list(
         self,
@@ -223,22 +203,25 @@ class Jobs:
         job_type: str | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
         cursor: int | None = None,
-    ) -> Page:
-        return self.store.list(state, job_type, limit, cursor)
+    ) -> Operation[Page]:
+        return queries.page(state, job_type, limit, cursor)
 
-    def stats(self) -> dict[str, Any]:
-        return self.store.stats(self.job_types.names(), self.job_types.queues())
+    def stats(self) -> Operation[dict[str, Any]]:
+        return queries.stats(self.job_types.names(), self.job_types.queues())
 
     # --- operations ----------------------------------------------------------------
 
-    def cancel(self, job_id: str) -> JobRecord:
-        return self.store.cancel(job_id)
+    def cancel(self, job_id: str) -> Operation[JobRecord]:
+        """Cancel a pending job; two round trips (the transition, then the record)."""
+        yield from transitions.cancel(job_id, now_ms())
+        return (yield from queries.record(job_id))
 
-    def retry(self, job_id: str, *, reset_effects: bool = False) -> JobRecord:
+    def retry(self, job_id: str, *, reset_effects: bool = False) -> Operation[JobRecord]:
         """A failed or cancelled job back to waiting; its next attempt links this request's
         span."""
-        self.store.retry(job_id, reset_effects, link=current_traceparent())
-        return self.store.get(job_id)
+        link = current_traceparent()
+        yield from transitions.retry(job_id, now_ms(), reset_effects=reset_effects, link=link)
+        return (yield from queries.record(job_id))
 
     def retry_dead(
         self,
@@ -247,7 +230,7 @@ class Jobs:
         reset_effects: bool = False,
         include_permanent: bool = False,
         limit: int = BULK_LIMIT,
-    ) -> BulkRetry:
+    ) -> Operation[BulkRetry]:
         """Retry up to ``limit`` dead letters, oldest first.
 
         Jobs that need a human check are skipped unless ``reset_effects`` (a human checked
@@ -258,9 +241,11 @@ class Jobs:
         if not include_permanent:
             leave.append(FailureKind.PERMANENT)
         retried, skipped, link = 0, Counter[str](), current_traceparent()
-        for job_id in self.store.ids_in(State.FAILED, job_type, limit):
+        for job_id in (yield from queries.ids_in(State.FAILED, job_type, limit)):
             try:
-                left = self.store.retry(job_id, reset_effects, leave=leave, link=link)
+                left = yield from transitions.retry(
+                    job_id, now_ms(), reset_effects=reset_effects, leave=leave, link=link
+                )
             except (JobNotFound, InvalidTransition):
                 continue  # purged or retried meanwhile
             if isinstance(left, Skipped):
@@ -269,7 +254,98 @@ class Jobs:
             retried += 1
         return BulkRetry(retried, dict(skipped))
 
-    def purge_dead(self, *, job_type: str | None = None, limit: int = BULK_LIMIT) -> int:
+    def purge_dead(self, *, job_type: str | None = None, limit: int = BULK_LIMIT) -> Operation[int]:
         """Delete up to ``limit`` dead letters (records, history, effects); how many went."""
-        ids = self.store.ids_in(State.FAILED, job_type, limit)
-        return sum(self.store.purge(job_id, (State.FAILED,)) for job_id in ids)
+        purged = 0
+        for job_id in (yield from queries.ids_in(State.FAILED, job_type, limit)):
+            purged += yield from transitions.purge(job_id, (State.FAILED,))
+        return purged
+
+
+class Jobs:
+    """The one way in for producers (CLI, scheduler) and readers that wait on Redis: each
+    method runs one of ``JobOperations`` on the store's executor."""
+
+    def __init__(
+        self, settings: Settings, store: RecordStore, sender: MessageSender, job_types: JobTypes
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.sender = sender
+        self.job_types = job_types
+        self.operations = JobOperations(settings, sender, job_types)
+
+    def submit(
+        self,
+        submission: Submission,
+        *,
+        namespace: str = CLIENT_NAMESPACE,
+        trace_id: str = "",
+        traceparent: str = "",
+    ) -> Accepted:
+        """``record_and_send`` inside the job's PRODUCER span, whose ids the record keeps."""
+        with send_span(submission.spec.queue, submission.spec.name) as sent:
+            accepted = self.store.executor.run(
+                self.operations.record_and_send(
+                    submission,
+                    namespace=namespace,
+                    trace_id=trace_id or sent.trace_id,
+                    traceparent=traceparent or sent.traceparent,
+                )
+            )
+            sent.accepted(accepted.job_id, duplicate=accepted.duplicate)
+        count_submitted(accepted, submission)
+        return accepted
+
+    def get(self, job_id: str) -> JobRecord:
+        return self.store.executor.run(self.operations.get(job_id))
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        return self.store.executor.run(self.operations.events(job_id))
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        job_type: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: int | None = None,
+    ) -> Page:
+        return self.store.executor.run(
+            self.operations.list(state=state, job_type=job_type, limit=limit, cursor=cursor)
+        )
+
+    def stats(self) -> dict[str, Any]:
+        return self.store.executor.run(self.operations.stats())
+
+    def cancel(self, job_id: str) -> JobRecord:
+        return self.store.executor.run(self.operations.cancel(job_id))
+
+    def retry(self, job_id: str, *, reset_effects: bool = False) -> JobRecord:
+        return self.store.executor.run(self.operations.retry(job_id, reset_effects=reset_effects))
+
+    def retry_dead(
+        self,
+        *,
+        job_type: str | None = None,
+        reset_effects: bool = False,
+        include_permanent: bool = False,
+        limit: int = BULK_LIMIT,
+    ) -> BulkRetry:
+        return self.store.executor.run(
+            self.operations.retry_dead(
+                job_type=job_type,
+                reset_effects=reset_effects,
+                include_permanent=include_permanent,
+                limit=limit,
+            )
+        )
+
+    def purge_dead(self, *, job_type: str | None = None, limit: int = BULK_LIMIT) -> int:
+        return self.store.executor.run(self.operations.purge_dead(job_type=job_type, limit=limit))
+
+
+def count_submitted(accepted: Accepted, submission: Submission) -> None:
+    """Count an accepted submission (a replay is not a new job)."""
+    if not accepted.duplicate:
+        JOBS_SUBMITTED.labels(type=submission.spec.name).inc()

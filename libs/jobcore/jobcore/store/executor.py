@@ -16,9 +16,59 @@ from jobcore.errors import NotReplicated, StoreUnavailable
 from jobcore.store.calls import Call, Commands, Operation, Replicated
 from jobcore.store.connection import as_store_error, store_errors
 from jobcore.store.replication import NO_REPLICAS, ReplicaAck
-from jobcore.store.scripts import ScriptCall
+from jobcore.store.scripts import LuaScript, ScriptCall
 
 T = TypeVar("T")
+
+
+class Round:
+    """One pipeline's worth of calls, for either executor: the commands to send (with one
+    replica confirmation when a call needs it), then each call's reply read back from the
+    pipeline's replies."""
+
+    def __init__(self, calls: Sequence[Call], replica_ack: ReplicaAck) -> None:
+        self.calls = calls
+        self.replica_ack = replica_ack
+        self.confirm = replica_ack.required and any(isinstance(c, Replicated) for c in calls)
+        self.plain = [c.call if isinstance(c, Replicated) else c for c in calls]
+        self.staged = [
+            (c.command(),) if isinstance(c, ScriptCall) else c.commands for c in self.plain
+        ]
+        self.flat = tuple(command for commands in self.staged for command in commands)
+        confirmation = replica_ack.confirmation() if self.confirm else ()
+        self.commands = self.flat + confirmation
+
+    def read(self, replies: list[Any]) -> tuple[list[Any], list[int]]:
+        """Each call's reply (its first error as its reply), and the indexes of the calls
+        whose script Redis lacked (to send again once it is loaded)."""
+        acknowledged = (
+            self.replica_ack.acknowledged(replies[len(self.flat) :]) if self.confirm else 0
+        )
+        out: list[Any] = []
+        again: list[int] = []
+        at = 0
+        for index, (call, plain, commands) in enumerate(
+            zip(self.calls, self.plain, self.staged, strict=True)
+        ):
+            answer = replies[at : at + len(commands)]
+            at += len(commands)
+            errors = [a for a in answer if isinstance(a, Exception)]
+            reply: Any = answer[0] if isinstance(plain, ScriptCall) else answer
+            if errors and isinstance(errors[0], NoScriptError):
+                again.append(index)
+            elif errors:
+                reply = errors[0]
+            elif self.confirm and isinstance(call, Replicated):
+                reply = self.replica_ack.shortfall(acknowledged, reply) or reply
+            out.append(reply)
+        return out, again
+
+    def lacking(self, again: list[int]) -> list[LuaScript]:
+        """The scripts the calls at ``again`` need loaded, once each."""
+        scripts = {
+            c.script.name: c.script for i in again if isinstance(c := self.plain[i], ScriptCall)
+        }
+        return list(scripts.values())
 
 
 class Executor:
@@ -96,50 +146,15 @@ class Executor:
     def _perform_round(self, calls: list[Call]) -> list[Any]:
         """One reply per call (an error as its reply), all sent in one pipeline; calls whose
         script Redis lacked are sent again once it is loaded (nothing of them ran)."""
-        confirm = self.replica_ack.required and any(isinstance(c, Replicated) for c in calls)
-        plain = [c.call if isinstance(c, Replicated) else c for c in calls]
-        staged = [self._staged(c) for c in plain]
-        flat = tuple(command for commands in staged for command in commands)
-        confirmation = self.replica_ack.confirmation() if confirm else ()
-        replies = self._pipeline(flat + confirmation)
-        answers = self._split(staged, replies)
-        acknowledged = self.replica_ack.acknowledged(replies[len(flat) :]) if confirm else 0
-        out: list[Any] = []
-        again: list[int] = []
-        for index, (call, plain_call, answer) in enumerate(zip(calls, plain, answers, strict=True)):
-            errors = [a for a in answer if isinstance(a, Exception)]
-            reply: Any = answer[0] if isinstance(plain_call, ScriptCall) else answer
-            if errors and isinstance(errors[0], NoScriptError):
-                again.append(index)
-            elif errors:
-                reply = errors[0]
-            elif confirm and isinstance(call, Replicated):
-                reply = self.replica_ack.shortfall(acknowledged, reply) or reply
-            out.append(reply)
+        round_ = Round(calls, self.replica_ack)
+        out, again = round_.read(self._pipeline(round_.commands))
         if again:
-            lacking = {
-                c.script.name: c.script for i in again if isinstance(c := plain[i], ScriptCall)
-            }
-            for script in lacking.values():
+            for script in round_.lacking(again):
                 self.client.script_load(script.source)
-            for index, reply in zip(
-                again, self._perform_round([calls[i] for i in again]), strict=True
-            ):
+            retried = self._perform_round([calls[i] for i in again])
+            for index, reply in zip(again, retried, strict=True):
                 out[index] = reply
         return out
-
-    @staticmethod
-    def _staged(call: ScriptCall | Commands) -> tuple[tuple[Any, ...], ...]:
-        return (call.command(),) if isinstance(call, ScriptCall) else call.commands
-
-    @staticmethod
-    def _split(staged: list[tuple[tuple[Any, ...], ...]], replies: list[Any]) -> list[list[Any]]:
-        """The pipeline's replies grouped by the call that sent them."""
-        grouped, at = [], 0
-        for commands in staged:
-            grouped.append(replies[at : at + len(commands)])
-            at += len(commands)
-        return grouped
 
     def _perform(self, call: Call) -> Any:
         if isinstance(call, Replicated):

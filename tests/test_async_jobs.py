@@ -1,0 +1,158 @@
+"""The asynchronous executor and ``AsyncJobs`` against a real Redis: the same operations and
+scripts as the synchronous path, with the same answers and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import pytest
+import redis
+from conftest import new_job
+
+from jobcore.async_jobs import AsyncJobs
+from jobcore.clock import now_ms
+from jobcore.errors import IdempotencyConflict, InvalidTransition, JobNotFound, StoreUnavailable
+from jobcore.intake.submission import SubmissionParser
+from jobcore.runtime import Runtime
+from jobcore.settings import Settings
+from jobcore.store import transitions
+from jobcore.store.async_executor import AsyncExecutor
+from jobcore.store.calls import commands, replicated, single
+from jobcore.store.connection import connect_async
+from jobcore.store.replication import ReplicaAck
+
+T = TypeVar("T")
+
+
+def _on_loop(settings: Settings, body: Callable[[AsyncExecutor], Awaitable[T]]) -> T:
+    """Run ``body`` with an executor on a fresh client, closed afterwards."""
+
+    async def main() -> T:
+        executor = AsyncExecutor(connect_async(settings))
+        try:
+            return await body(executor)
+        finally:
+            await executor.close()
+
+    return asyncio.run(main())
+
+
+def _jobs(runtime: Runtime, executor: AsyncExecutor) -> AsyncJobs:
+    return AsyncJobs(runtime.jobs.operations, executor)
+
+
+def _submission(runtime: Runtime, payload: Any, key: str | None = None) -> Any:
+    parser = SubmissionParser(runtime.job_types)
+    body = {"type": "dummy", "payload": payload}
+    return parser.parse(body, key, now_ms=now_ms())
+
+
+def test_a_job_submitted_on_the_loop_is_the_record_the_sync_path_reads(runtime, settings):
+    async def body(executor: AsyncExecutor) -> Any:
+        return await _jobs(runtime, executor).submit(_submission(runtime, {"echo": "one"}))
+
+    accepted = _on_loop(settings, body)
+    assert accepted.state == "waiting" and not accepted.duplicate
+    record = runtime.jobs.get(accepted.job_id)
+    assert record.state == "waiting" and record.payload == {"echo": "one"}
+    assert len(record.trace_id) == 32
+
+
+def test_a_replayed_key_returns_the_first_job_and_a_changed_body_conflicts(runtime, settings):
+    key = f"async-{uuid.uuid4()}"
+
+    async def body(executor: AsyncExecutor) -> Any:
+        jobs = _jobs(runtime, executor)
+        first = await jobs.submit(_submission(runtime, {"echo": "one"}, key))
+        again = await jobs.submit(_submission(runtime, {"echo": "one"}, key))
+        with pytest.raises(IdempotencyConflict):
+            await jobs.submit(_submission(runtime, {"echo": "two"}, key))
+        return first, again
+
+    first, again = _on_loop(settings, body)
+    assert again.duplicate and again.job_id == first.job_id
+
+
+def test_reads_and_operations_answer_as_the_sync_jobs_do(runtime, settings):
+    job = new_job("default")
+    runtime.store.create(job)
+
+    async def body(executor: AsyncExecutor) -> Any:
+        jobs = _jobs(runtime, executor)
+        got = await jobs.get(job.id)
+        cancelled = await jobs.cancel(job.id)
+        with pytest.raises(InvalidTransition):
+            await jobs.cancel(job.id)
+        with pytest.raises(JobNotFound):
+            await jobs.get("no-such-job")
+        events = await jobs.events(job.id)
+        page = await jobs.list(state="cancelled", limit=500)
+        return got, cancelled, events, page, await jobs.stats(), await jobs.ping()
+
+    got, cancelled, events, page, stats, pong = _on_loop(settings, body)
+    assert got.state == "waiting" and cancelled.state == "cancelled"
+    assert [e["event"] for e in events][-1] == "cancelled"
+    assert job.id in [r.id for r in page.items]
+    assert stats == runtime.jobs.stats()
+    assert pong is True
+
+
+def test_a_script_redis_forgot_is_loaded_again_and_runs_once(runtime, settings):
+    runtime.client.script_flush()
+    job = new_job("default")
+
+    async def body(executor: AsyncExecutor) -> Any:
+        return await executor.run(transitions.create(job))
+
+    created = _on_loop(settings, body)
+    assert created.outcome == "created"
+    assert [e["event"] for e in runtime.jobs.events(job.id)].count("accepted") == 1
+
+
+def test_a_replicated_call_without_required_replicas_sends_no_wait(runtime, settings):
+    key = f"async-{uuid.uuid4()}"
+
+    async def body(executor: AsyncExecutor) -> Any:
+        return await executor.run(single(replicated(commands(("INCR", key)))))
+
+    assert _on_loop(settings, body) == [1]
+
+
+def test_a_confirmed_round_counts_replicas_and_loads_lacking_scripts(runtime, settings):
+    """With a replica required and none attached, the write stands but the call is told it
+    was not confirmed (as the synchronous executor tells it)."""
+    runtime.client.script_flush()
+    job = new_job("default")
+
+    async def body(executor: AsyncExecutor) -> Any:
+        executor.replica_ack = ReplicaAck(replicas=1, timeout_ms=50)
+        return await executor.run(transitions.create(job))
+
+    with pytest.raises(StoreUnavailable, match="replica"):
+        _on_loop(settings, body)
+    assert runtime.jobs.get(job.id).state == "waiting"
+
+
+def test_a_redis_error_of_a_command_leaves_as_itself(runtime, settings):
+    key = f"async-{uuid.uuid4()}"
+    runtime.client.hset(key, "a", "1")
+
+    async def body(executor: AsyncExecutor) -> Any:
+        return await executor.run(single(commands(("INCR", key))))
+
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        _on_loop(settings, body)
+
+
+def test_an_unreachable_redis_is_store_unavailable(settings):
+    gone = replace(settings, redis_url="redis://127.0.0.1:1/0", redis_timeout=0.2)
+
+    async def body(executor: AsyncExecutor) -> Any:
+        return await executor.run(single(commands(("PING",))))
+
+    with pytest.raises(StoreUnavailable):
+        _on_loop(gone, body)
