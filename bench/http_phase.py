@@ -7,11 +7,16 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from bench import profiling
 from bench.processes import ProcessGroup, cpu_seconds
+from jobcore.store import queries
+from jobcore.store.executor import Executor
 
 HERE = Path(__file__).parent
 #: wrk's own threads (the machine has two cores, shared with the server and Redis).
@@ -54,6 +59,53 @@ def run_wrk(
         "cpu_us_per_request": round(total * 1e6 / max(requests, 1)),
         "connections": connections,
         "seconds": seconds,
+    }
+
+
+def completed_count(client: redis.Redis) -> tuple[int, int]:
+    """Jobs completed, and jobs in any state, as ``GET /jobs/stats`` counts them."""
+    counted = Executor(client).run(queries.stats([], []))
+    return counted["states"]["completed"], counted["total"]
+
+
+def submit_and_drain_http(
+    base_url: str,
+    api: ProcessGroup,
+    start_workers: Callable[[], ProcessGroup],
+    client: redis.Redis,
+    seconds: float,
+    connections: int,
+    run_id: str,
+) -> dict[str, Any]:
+    """wrk posts jobs while workers drain them: jobs completed per second end to end, from
+    wrk's start to the last job's completion."""
+    client.flushall()
+    workers = start_workers()
+    try:
+        time.sleep(2)  # the workers' processes up and waiting
+        began = time.monotonic()
+        posted = run_wrk(
+            f"{base_url}/jobs",
+            api,
+            seconds,
+            connections,
+            HERE / "wrk_post_jobs.lua",
+            (f"{run_id}-drain",),
+        )
+        deadline = time.monotonic() + 120
+        done, total = completed_count(client)
+        while done < total and time.monotonic() < deadline:
+            time.sleep(0.05)
+            done, total = completed_count(client)
+        took = time.monotonic() - began
+    finally:
+        workers.stop()
+    return {
+        "posted_per_s": posted["requests_per_s"],
+        "jobs": total,
+        "completed": done,
+        "seconds": round(took, 3),
+        "jobs_per_s": round(done / took, 1) if took else 0.0,
     }
 
 

@@ -79,6 +79,29 @@ def http_rows(runs: list[dict[str, Any]]) -> list[Row]:
         row("  gunicorn workers' CPU per request, µs", "cpu_us_per_request"),
         ("  gunicorn worker CPU split (last run)", split("post_jobs"), split("healthz"), ""),
         row("  non-2xx responses", "non_2xx", ratio=False),
+        *drain_rows(with_http),
+    ]
+
+
+def drain_rows(with_http: list[dict[str, Any]]) -> list[Row]:
+    """wrk posting while 2 worker processes drain: end-to-end jobs completed per second."""
+    runs = [run for run in with_http if get(run, "http", "submit_and_drain")]
+    if not runs:
+        return []
+    drain = ("http", "submit_and_drain")
+    return [
+        (
+            "submit-and-drain over HTTP, jobs completed/s",
+            text(numbers(runs, *drain, "jobs_per_s"), 0),
+            "",
+            "",
+        ),
+        (
+            "  posted/s meanwhile",
+            text(numbers(runs, *drain, "posted_per_s"), 0),
+            "",
+            "",
+        ),
     ]
 
 
@@ -260,7 +283,7 @@ def print_table(results: dict[str, Any]) -> None:
     ack_header = ("Replica acknowledgement, 1 replica", "ACK 1", "ACK 0", "ratio")
     for header, body in (
         (("", "Jobcore", "bare Dramatiq", "ratio"), rows),
-        (("HTTP, gunicorn gthread 2 x 4", "POST /jobs", "GET /healthz", "ratio"), http),
+        (("HTTP, gunicorn + uvicorn workers", "POST /jobs", "GET /healthz", "ratio"), http),
         (scale_header, scale),
         (ack_header, acks),
         (("Idle workers and crash recovery", "Jobcore", "bare Dramatiq", "ratio"), recovery),

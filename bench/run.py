@@ -20,7 +20,7 @@ import redis
 
 from bench import experiments, roundtrips
 from bench.config import BenchConfig
-from bench.http_phase import http_bench, wrk_available
+from bench.http_phase import http_bench, submit_and_drain_http, wrk_available
 from bench.otlp_sink import OtlpSink
 from bench.processes import ProcessGroup, api_server, bare_workers, jobcore_workers, wait_http
 from bench.producers import BareProducer, JobcoreProducer
@@ -190,6 +190,18 @@ def one_run(config: BenchConfig, run_id: str, index: int, *, with_scale: bool) -
                             config.http_connections,
                             run_id,
                             profile_dir,
+                        )
+                        say("http: submit-and-drain, wrk posting while workers drain")
+                        results["http"]["submit_and_drain"] = submit_and_drain_http(
+                            base,
+                            api,
+                            lambda: jobcore_workers(
+                                env, config.processes, config.threads, tmp / "http-workers.log"
+                            ).start(),
+                            client,
+                            config.http_seconds,
+                            config.http_connections,
+                            run_id,
                         )
                     else:
                         say("http: skipped, wrk is not installed (apt-get install -y wrk)")

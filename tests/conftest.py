@@ -148,10 +148,8 @@ class WorkerProcess:
 class ApiProcess:
     """``jobcore-api`` (gunicorn) on a free port as a process group, its output in a file."""
 
-    def __init__(
-        self, env: dict[str, str], log_path: Path, workers: int = 2, threads: int = 4
-    ) -> None:
-        self.env = dict(env, JOBCORE_API_WORKERS=str(workers), JOBCORE_API_THREADS=str(threads))
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 2) -> None:
+        self.env = dict(env, JOBCORE_API_WORKERS=str(workers))
         self.log_path = log_path
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -248,7 +246,7 @@ def worker(env: dict[str, str], tmp_root: Path) -> Iterator[WorkerProcess]:
 @pytest.fixture(scope="session")
 def http_api(env: dict[str, str], tmp_root: Path) -> Iterator[str]:
     """gunicorn serving the real app on a free port; yields its base URL."""
-    api = ApiProcess(env, tmp_root / "gunicorn.log", workers=2, threads=8).start()
+    api = ApiProcess(env, tmp_root / "gunicorn.log", workers=2).start()
     try:
         yield api.url
     finally:

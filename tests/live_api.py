@@ -7,4 +7,4 @@ from functools import partial
 from conftest import ApiProcess
 
 #: One gunicorn worker is enough for these tests and keeps their Redis traffic readable.
-LiveApi = partial(ApiProcess, workers=1, threads=4)
+LiveApi = partial(ApiProcess, workers=1)

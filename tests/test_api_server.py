@@ -1,9 +1,8 @@
-"""gunicorn's options for the API: an access line is built only when it would be logged."""
+"""gunicorn's options for the API: its worker class, and the address its start-up line names."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -32,22 +31,10 @@ def access_level() -> Any:
         logger.propagate, logger.disabled = propagate, disabled
 
 
-def test_the_api_uses_the_on_demand_access_logger():
+def test_the_api_uses_its_logger_and_the_event_loop_worker():
     options = gunicorn_options(Settings(), "127.0.0.1:0")
     assert options["logger_class"] is ApiLogger
-
-
-def test_no_access_line_is_built_while_gunicorn_access_is_above_info(access_level, monkeypatch):
-    logger = _logger(gunicorn_options(Settings(), "127.0.0.1:0"))
-    assert not logger.access_log.isEnabledFor(logging.INFO)  # the shipped logging config
-    built: list[object] = []
-    monkeypatch.setattr(logger, "atoms", lambda *args: built.append(args) or {})
-    logger.access(None, None, {}, timedelta(milliseconds=1))
-    assert built == []
-
-    access_level.setLevel(logging.INFO)
-    logger.access(None, None, {}, timedelta(milliseconds=1))
-    assert len(built) == 1
+    assert options["worker_class"] == "jobcore_api.asgi_worker.ApiWorker"
 
 
 def test_the_listening_line_names_the_address_when_each_worker_binds_its_own(

@@ -157,7 +157,7 @@ def fail_over_under_load(tmp: Path, min_replicas_ack: int) -> dict:
     api = worker = None
     load = Load()
     try:
-        api = ApiProcess(env, tmp / f"{run}-api.log", workers=2, threads=8).start()
+        api = ApiProcess(env, tmp / f"{run}-api.log", workers=2).start()
         worker = WorkerProcess(env, tmp / f"{run}-worker.log", "--processes", "2", "--threads", "8")
         worker.start()
         store = RecordStore(Executor(connect(Settings(redis_url=cluster.url, redis_timeout=2))))

@@ -13,7 +13,9 @@ from typing import Any
 
 from jobcore.clock import LATEST_TIME_MS, OPTIONAL_TIME_SCHEMA, format_ms, now_ms
 from jobcore.runtime import Runtime
+from jobcore.settings import Settings
 from jobcore.store import heartbeats
+from jobcore.store.calls import Operation
 
 #: Set by the ``jobcore-worker`` supervisor for each process it starts: the process's
 #: presence id, so the supervisor can release that process's jobs the moment it dies.
@@ -59,12 +61,17 @@ class Heartbeat:
         self.runtime.executor.run(heartbeats.remove(self.id))
 
 
-def live_processes(runtime: Runtime, kind: str | None = None) -> list[dict[str, Any]]:
+def live(settings: Settings, kind: str | None = None) -> Operation[list[dict[str, Any]]]:
     """Worker and scheduler processes whose heartbeat has not expired, newest beat first, as
     ``GET /workers`` and ``jobcore health`` show them (numbers as numbers, times RFC 3339)."""
-    ttl_ms = int(runtime.settings.owner_ttl * 1000)
-    found = runtime.executor.run(heartbeats.live(now_ms(), ttl_ms))
+    ttl_ms = int(settings.owner_ttl * 1000)
+    found = yield from heartbeats.live(now_ms(), ttl_ms)
     return [process_view(h) for h in found if kind is None or h.get("kind") == kind]
+
+
+def live_processes(runtime: Runtime, kind: str | None = None) -> list[dict[str, Any]]:
+    """``live`` read now."""
+    return runtime.executor.run(live(runtime.settings, kind))
 
 
 #: The JSON Schema of ``process_view`` (an item of ``GET /workers``).

@@ -203,8 +203,21 @@ class Settings:
     api_workers: int = setting(
         2, "JOBCORE_API_WORKERS", "gunicorn worker processes", kind=_I, minimum=1
     )
-    api_threads: int = setting(
-        4, "JOBCORE_API_THREADS", "threads of each gunicorn worker", kind=_I, minimum=1
+    api_read_timeout: float = setting(
+        10.0,
+        "JOBCORE_API_READ_TIMEOUT",
+        "time a request has to arrive whole (line, headers and body) from its first byte; a "
+        "slower one gets `408` and its connection is closed",
+        kind=_D,
+        minimum=0.1,
+    )
+    api_max_connections: int = setting(
+        2048,
+        "JOBCORE_API_MAX_CONNECTIONS",
+        "open connections (or requests in flight) per API worker process past which new "
+        "requests get `503`",
+        kind=_I,
+        minimum=1,
     )
     api_reuse_port: bool = setting(
         True,

@@ -1,17 +1,19 @@
 """The one way a request becomes a job, for the API and the command line alike: parse and
 check the body (``intake.submission``), refuse new work for a queue that is too deep
-(``intake.admission``), submit (``Jobs.submit``). Refusals are ``JobcoreError``s, which
-each front end renders in its one place (HTTP problems, CLI error lines)."""
+(``intake.admission``), submit (``Jobs.submit``, or ``AsyncJobs.submit`` on an event loop).
+Refusals are ``JobcoreError``s, which each front end renders in its one place (HTTP
+problems, CLI error lines)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from jobcore.async_jobs import AsyncJobs
 from jobcore.clock import now_ms
 from jobcore.intake.admission import QueueAdmission
 from jobcore.intake.idempotency import CLIENT_NAMESPACE
 from jobcore.intake.limits import RequestLimits
-from jobcore.intake.submission import SubmissionParser
+from jobcore.intake.submission import Submission, SubmissionParser
 from jobcore.jobs import Accepted
 from jobcore.runtime import Runtime
 from jobcore.settings import Settings
@@ -37,12 +39,26 @@ class SubmitFlow:
             require_idempotency_key=settings.require_idempotency_key,
             limits=RequestLimits.from_settings(settings),
         )
-        return cls(runtime, parser, QueueAdmission.from_settings(runtime.store, settings))
+        return cls(runtime, parser, QueueAdmission.from_settings(settings))
 
     def submit(
         self, body: Any, *, header_key: str | None = None, namespace: str = CLIENT_NAMESPACE
     ) -> Accepted:
         submission = self.parser.parse(body, header_key, now_ms=now_ms())
         if self.admission is not None:
-            self.admission.check(submission.spec.queue)
+            self.runtime.executor.run(self.admission.check(submission.spec.queue))
         return self.runtime.jobs.submit(submission, namespace=namespace)
+
+    async def submit_on_loop(
+        self,
+        jobs: AsyncJobs,
+        body: Any,
+        *,
+        header_key: str | None = None,
+        namespace: str = CLIENT_NAMESPACE,
+    ) -> Accepted:
+        """``submit`` on an event loop: the same checks, Redis awaited through ``jobs``."""
+        submission: Submission = self.parser.parse(body, header_key, now_ms=now_ms())
+        if self.admission is not None:
+            await jobs.executor.run(self.admission.check(submission.spec.queue))
+        return await jobs.submit(submission, namespace=namespace)

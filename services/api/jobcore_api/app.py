@@ -1,15 +1,23 @@
-"""``create_app(settings)``: settings → runtime → resources → the routes of the table."""
+"""``create_app(settings)``: settings → runtime → resources → the routes of the table.
+
+The app is Falcon's ASGI app: every Redis call of a request is awaited on the event loop
+(``AsyncJobs`` over ``redis.asyncio``), so a slow Redis or a slow client holds no thread."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import falcon
+import falcon.asgi
 
+from jobcore.async_jobs import AsyncJobs
 from jobcore.model.catalogue import load_job_types
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import Settings
+from jobcore.store.async_executor import AsyncExecutor
+from jobcore.store.connection import connect_async
+from jobcore.store.replication import ReplicaAck
 from jobcore.submit_flow import SubmitFlow
 from jobcore_api import auth, observability, openapi, problems, resources
 from jobcore_api.query_parameters import QueryParameterCheck
@@ -17,21 +25,22 @@ from jobcore_api.request_body import NoBodyCheck
 from jobcore_api.routes import ROUTES
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> falcon.App:
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> falcon.asgi.App:
     settings = settings or Settings.from_env()
     runtime = runtime or build_runtime(settings, job_types=load_job_types(settings.job_modules))
-    jobs = runtime.jobs
+    executor = AsyncExecutor(connect_async(settings), ReplicaAck.from_settings(settings))
+    jobs = AsyncJobs(runtime.jobs.operations, executor)
     flow = SubmitFlow.for_runtime(runtime, settings)
     api_keys = auth.parse_api_keys(settings.api_keys)
     # Telemetry first, so refused requests are counted and traced too; then who may call,
     # then what the call may carry.
-    middleware: list[object] = [observability.RequestTelemetry()]
+    middleware: list[object] = [observability.RequestTelemetry(), RedisClientClosing(executor)]
     if api_keys:
         middleware.append(auth.ApiKeyAuth(api_keys))
     middleware.append(QueryParameterCheck())
     middleware.append(NoBodyCheck(settings.max_body_bytes))
 
-    app = falcon.App(middleware=middleware)
+    app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     problems.install(app)
     spec = openapi.build_spec(settings, flow.parser, auth_on=bool(api_keys))
@@ -46,18 +55,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         "job_cancel": resources.JobCancelResource(jobs),
         "job_retry": resources.JobRetryResource(jobs, settings),
         "job_types": resources.JobTypesResource(jobs),
-        "schedules": resources.SchedulesResource(ScheduleBook(runtime)),
-        "workers": observability.WorkersResource(runtime),
+        "schedules": resources.SchedulesResource(ScheduleBook(runtime), jobs),
+        "workers": observability.WorkersResource(jobs),
         "health": resources.HealthResource(),
         "readiness": resources.ReadinessResource(jobs),
-        "metrics": observability.MetricsResource(runtime),
+        "metrics": observability.MetricsResource(jobs),
         "openapi": openapi.OpenApiResource(spec),
     }
     add_routes(app, serving)
     return app
 
 
-def add_routes(app: falcon.App, serving: dict[str, Any]) -> None:
+def add_routes(app: falcon.asgi.App, serving: dict[str, Any]) -> None:
     """Register each route of the table with the resource it names; a route whose resource
     lacks its responder, or a path served by two resources, is a bug caught at start."""
     by_path: dict[str, str] = {}
@@ -69,3 +78,14 @@ def add_routes(app: falcon.App, serving: dict[str, Any]) -> None:
             raise TypeError(f"{route.path} is served by {by_path[route.path]} and {route.resource}")
     for path, name in by_path.items():
         app.add_route(path, serving[name])
+
+
+class RedisClientClosing:
+    """ASGI lifespan middleware: the app's Redis connections are closed when the server
+    stops (their pool belongs to the server's event loop)."""
+
+    def __init__(self, executor: AsyncExecutor) -> None:
+        self.executor = executor
+
+    async def process_shutdown(self, scope: dict[str, Any], event: dict[str, Any]) -> None:
+        await self.executor.close()

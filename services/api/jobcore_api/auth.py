@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import falcon
+from falcon.asgi import Request, Response
 
 from jobcore.errors import ConfigurationError
 from jobcore_api.problems import Problem
@@ -103,7 +104,7 @@ def may(key_role: str, needed: Role) -> bool:
     return needed in _ALLOWED[key_role]
 
 
-def _presented(req: falcon.Request) -> str | None:
+def _presented(req: Request) -> str | None:
     """The secret the request carries, from ``Authorization: Bearer`` or ``X-API-Key``."""
     authorization = req.get_header("Authorization")
     if authorization:
@@ -129,8 +130,8 @@ class ApiKeyAuth:
                 matched = key
         return matched
 
-    def process_resource(
-        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
+    async def process_resource(
+        self, req: Request, resp: Response, resource: Any, params: dict[str, Any]
     ) -> None:
         if resource is None:
             return  # no route: a 404, whoever asks

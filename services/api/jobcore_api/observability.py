@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-import falcon
+from falcon.asgi import Request, Response
 from opentelemetry import context, propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -14,10 +16,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from jobcore.async_jobs import AsyncJobs
 from jobcore.errors import JobcoreError
-from jobcore.presence import live_processes
-from jobcore.runtime import Runtime
-from jobcore.store.connection import store_errors
+from jobcore.presence import live
 from jobcore.telemetry import metrics
 from jobcore.telemetry.tracing import tracer
 
@@ -27,19 +28,19 @@ UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 UNMATCHED_ROUTE = "unmatched"
 
 
-class _WsgiHeaders(Getter[dict[str, Any]]):
-    """Reads propagation headers straight from the WSGI environ (``HTTP_TRACEPARENT``), so
-    extracting a context does not build Falcon's lowercase copy of every header."""
+class _RequestHeaders(Getter[Request]):
+    """Reads propagation headers (``traceparent``, ``tracestate``, ``baggage``) through the
+    request's own header lookup."""
 
-    def get(self, environ: dict[str, Any], key: str) -> list[str] | None:
-        value = environ.get("HTTP_" + key.upper().replace("-", "_"))
+    def get(self, req: Request, key: str) -> list[str] | None:
+        value = req.get_header(key)
         return [value] if value is not None else None
 
-    def keys(self, environ: dict[str, Any]) -> list[str]:
-        return [k[5:].lower().replace("_", "-") for k in environ if k.startswith("HTTP_")]
+    def keys(self, req: Request) -> list[str]:
+        return list(req.headers)
 
 
-_HEADERS = _WsgiHeaders()
+_HEADERS = _RequestHeaders()
 
 
 class _RequestMetrics:
@@ -69,13 +70,12 @@ class RequestTelemetry:
     def __init__(self) -> None:
         self._metrics = _RequestMetrics()
 
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def process_request(self, req: Request, resp: Response) -> None:
         req.context.telemetry_started = time.perf_counter()
         req.context.telemetry_span = None
         if req.path in UNTRACED_PATHS:
             return
-        # Straight from the WSGI environ, without Falcon's copy of every header.
-        parent = propagate.extract(req.env, getter=_HEADERS)
+        parent = propagate.extract(req, getter=_HEADERS)
         span = tracer().start_span(
             req.method,
             context=parent,
@@ -89,8 +89,8 @@ class RequestTelemetry:
         req.context.telemetry_span = span
         req.context.telemetry_token = context.attach(trace.set_span_in_context(span))
 
-    def process_response(
-        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    async def process_response(
+        self, req: Request, resp: Response, resource: Any, req_succeeded: bool
     ) -> None:
         started = req.context.get("telemetry_started")
         if started is None:
@@ -112,21 +112,27 @@ class RequestTelemetry:
         context.detach(req.context.telemetry_token)
 
 
-class StoreGauges(Collector):
-    """Gauges read from Redis once per scrape: jobs by state, queues, dead letters, workers."""
+@dataclass
+class StoreReading:
+    """What one scrape read from Redis (``None`` when Redis did not answer)."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    stats: dict[str, Any] | None = None
+    processes: list[dict[str, Any]] = field(default_factory=list)
+
+
+class StoreGauges(Collector):
+    """Gauges of what the scrape read from Redis: jobs by state, queues, dead letters,
+    workers. The scrape reads first (on the event loop) and then renders these."""
+
+    def __init__(self) -> None:
+        self.reading = StoreReading()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         # The API's ``jobcore_store_up{kind="api"}`` is whether Redis answered this scrape;
         # it is set here and shown with the process metrics (one family for every kind).
         up = metrics.STORE_UP.labels(kind="api")
-        try:
-            stats = self.runtime.jobs.stats()
-            with store_errors():
-                processes = live_processes(self.runtime)
-        except JobcoreError:
+        stats, processes = self.reading.stats, self.reading.processes
+        if stats is None:
             up.set(0)
             return
         up.set(1)
@@ -170,23 +176,35 @@ class StoreGauges(Collector):
 class MetricsResource:
     """``GET /metrics``: the API processes' metrics, then the gauges read from Redis."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, jobs: AsyncJobs) -> None:
+        self.jobs = jobs
         self.process_registry = metrics.exposition_registry()
+        self.gauges = StoreGauges()
         self.store_registry = CollectorRegistry(auto_describe=False)
-        self.store_registry.register(StoreGauges(runtime))
+        self.store_registry.register(self.gauges)
+        # One scrape at a time renders what it read.
+        self._rendering = asyncio.Lock()
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         resp.content_type = metrics.CONTENT_TYPE_LATEST
-        # The store first: reading it sets ``jobcore_store_up``, a process metric.
-        from_store = metrics.render(self.store_registry)
-        resp.data = metrics.render(self.process_registry) + from_store
+        reading = StoreReading()
+        try:
+            reading.stats = await self.jobs.stats()
+            reading.processes = await self.jobs.executor.run(live(self.jobs.settings))
+        except JobcoreError:
+            reading.stats = None
+        async with self._rendering:
+            self.gauges.reading = reading
+            # The store first: rendering it sets ``jobcore_store_up``, a process metric.
+            from_store = metrics.render(self.store_registry)
+            resp.data = metrics.render(self.process_registry) + from_store
 
 
 class WorkersResource:
     """``GET /workers``: live worker and scheduler processes, newest heartbeat first."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, jobs: AsyncJobs) -> None:
+        self.jobs = jobs
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"items": live_processes(self.runtime)}
+    async def on_get(self, req: Request, resp: Response) -> None:
+        resp.media = {"items": await self.jobs.executor.run(live(self.jobs.settings))}

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import falcon
+from falcon.asgi import Request, Response
 
 from jobcore.intake.listing import DEFAULT_PAGE_SIZE
 from jobcore.intake.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA
@@ -309,6 +310,6 @@ class OpenApiResource:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.body = json.dumps(spec, separators=(",", ":"))
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         resp.content_type = falcon.MEDIA_JSON
         resp.text = self.body

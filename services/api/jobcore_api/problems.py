@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 import falcon
+import falcon.asgi
 import structlog
+from falcon.asgi import Request, Response
 
 from jobcore.errors import (
     IdempotencyConflict,
@@ -133,7 +135,7 @@ def as_problem(error: JobcoreError) -> Problem:
     return Problem(status, error.title, detail, headers=headers, **extra)
 
 
-def serialize(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
+def serialize(req: Request, resp: Response, exc: falcon.HTTPError) -> None:
     body = (
         exc.to_problem()
         if isinstance(exc, Problem)
@@ -148,14 +150,14 @@ def serialize(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError)
     resp.text = json.dumps(body)
 
 
-def handle_jobcore_error(
-    req: falcon.Request, resp: falcon.Response, ex: JobcoreError, params: dict[str, Any]
+async def handle_jobcore_error(
+    req: Request, resp: Response, ex: JobcoreError, params: dict[str, Any]
 ) -> None:
     raise as_problem(ex)
 
 
-def handle_unexpected(
-    req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict[str, Any]
+async def handle_unexpected(
+    req: Request, resp: Response, ex: Exception, params: dict[str, Any]
 ) -> None:
     if isinstance(ex, falcon.HTTPError):
         raise ex
@@ -163,7 +165,7 @@ def handle_unexpected(
     raise Problem(falcon.HTTP_500, "Internal error", "an unexpected error occurred")
 
 
-def install(app: falcon.App) -> None:
+def install(app: falcon.asgi.App) -> None:
     app.set_error_serializer(serialize)
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(JobcoreError, handle_jobcore_error)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-import falcon
+from falcon.asgi import Request, Response
 
 from jobcore.errors import InvalidRequest, Problem, quoted
 from jobcore.intake.schema_messages import names
@@ -37,8 +37,8 @@ def query_problems(query_string: str, allowed: tuple[str, ...]) -> list[Problem]
 class QueryParameterCheck:
     """Falcon middleware applying each route's query parameters."""
 
-    def process_resource(
-        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
+    async def process_resource(
+        self, req: Request, resp: Response, resource: Any, params: dict[str, Any]
     ) -> None:
         if resource is None or not req.query_string:
             return

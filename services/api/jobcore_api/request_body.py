@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 import falcon
+from falcon.asgi import Request, Response
 
 from jobcore.errors import InvalidRequest, Problem
 from jobcore.intake.schema_messages import names
@@ -26,16 +27,16 @@ READ_CHUNK = 64 * 1024
 _NOTHING = re.compile(rb"\s*(\{\s*\})?\s*")
 
 
-def _read_bounded(req: falcon.Request, max_bytes: int) -> bytes:
+async def _read_bounded(req: Request, max_bytes: int) -> bytes:
     """At most ``max_bytes + 1`` bytes of the body, with or without a Content-Length."""
-    if req.content_length is not None:
-        return bytes(req.bounded_stream.read(max_bytes + 1))
-    if "chunked" not in (req.get_header("Transfer-Encoding") or "").lower():
+    if req.content_length is None and (
+        "chunked" not in (req.get_header("Transfer-Encoding") or "").lower()
+    ):
         return b""
     chunks: list[bytes] = []
     size = 0
     while size <= max_bytes:
-        chunk = req.stream.read(min(READ_CHUNK, max_bytes + 1 - size))
+        chunk = await req.stream.read(min(READ_CHUNK, max_bytes + 1 - size))
         if not chunk:
             break
         chunks.append(chunk)
@@ -43,7 +44,7 @@ def _read_bounded(req: falcon.Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_json(req: falcon.Request, max_bytes: int, max_depth: int) -> Any:
+async def read_json(req: Request, max_bytes: int, max_depth: int) -> Any:
     """The request's JSON body, or a problem for the client to fix (400/413/415)."""
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
@@ -60,7 +61,7 @@ def read_json(req: falcon.Request, max_bytes: int, max_depth: int) -> Any:
             "Body too large",
             f"the body is {length} bytes; the limit is {max_bytes}",
         )
-    raw = _read_bounded(req, max_bytes)
+    raw = await _read_bounded(req, max_bytes)
     if len(raw) > max_bytes:
         raise problem(falcon.HTTP_413, "Body too large", f"the body is over {max_bytes} bytes")
     if not raw.strip():
@@ -82,15 +83,15 @@ class NoBodyCheck:
     def __init__(self, max_body_bytes: int) -> None:
         self.max_body_bytes = max_body_bytes
 
-    def process_resource(
-        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
+    async def process_resource(
+        self, req: Request, resp: Response, resource: Any, params: dict[str, Any]
     ) -> None:
         if resource is None or req.method in ("GET", "HEAD"):
             return
         route = route_for(req.uri_template, req.method)
         if route is None or route.body is not None:
             return
-        if _NOTHING.fullmatch(_read_bounded(req, self.max_body_bytes)):
+        if _NOTHING.fullmatch(await _read_bounded(req, self.max_body_bytes)):
             return
         where = f"; send its options in the query: {names(route.query)}" if route.query else ""
         detail = f"{req.method} {route.path} takes no body{where}"

@@ -12,7 +12,9 @@ from typing import Any
 
 import falcon
 import structlog
+from falcon.asgi import Request, Response
 
+from jobcore.async_jobs import AsyncJobs
 from jobcore.errors import InvalidRequest, Problem, quoted
 from jobcore.intake.idempotency import CLIENT_NAMESPACE, parse_header
 from jobcore.intake.listing import (
@@ -23,7 +25,7 @@ from jobcore.intake.listing import (
     raise_for,
 )
 from jobcore.intake.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA, checked_body
-from jobcore.jobs import Jobs, purged_view
+from jobcore.jobs import purged_view
 from jobcore.model.states import State
 from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import Settings
@@ -49,18 +51,18 @@ def _job_path(job_id: str) -> str:
     return f"/jobs/{job_id}"
 
 
-def _body(req: falcon.Request, settings: Settings) -> Any:
+async def _body(req: Request, settings: Settings) -> Any:
     """The request's JSON body, or ``None`` when it sent none (a chunked body is read too)."""
     chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
     if not req.content_length and not chunked:
         return None
-    return read_json(req, settings.max_body_bytes, settings.max_json_depth)
+    return await read_json(req, settings.max_body_bytes, settings.max_json_depth)
 
 
 class ListQuery:
     """The ``state``, ``type``, ``limit`` and ``cursor`` query parameters, checked."""
 
-    def __init__(self, req: falcon.Request, jobs: Jobs, *, state: str | None = None) -> None:
+    def __init__(self, req: Request, jobs: AsyncJobs, *, state: str | None = None) -> None:
         raw_limit = req.get_param("limit")
         if raw_limit is None:
             limit = DEFAULT_PAGE_SIZE
@@ -83,8 +85,8 @@ class ListQuery:
                 problems.append(Problem("/query/cursor", CURSOR_RULE))
         raise_for(problems)
 
-    def page(self, jobs: Jobs) -> dict[str, Any]:
-        page = jobs.list(
+    async def page(self, jobs: AsyncJobs) -> dict[str, Any]:
+        page = await jobs.list(
             state=self.state, job_type=self.job_type, limit=self.limit, cursor=self.cursor
         )
         return page.to_api()
@@ -93,15 +95,16 @@ class ListQuery:
 class JobsResource:
     """``POST /jobs`` submits; ``GET /jobs`` lists."""
 
-    def __init__(self, jobs: Jobs, flow: SubmitFlow, settings: Settings) -> None:
+    def __init__(self, jobs: AsyncJobs, flow: SubmitFlow, settings: Settings) -> None:
         self.jobs = jobs
         self.flow = flow
         self.settings = settings
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, self.settings.max_body_bytes, self.settings.max_json_depth)
+    async def on_post(self, req: Request, resp: Response) -> None:
+        body = await read_json(req, self.settings.max_body_bytes, self.settings.max_json_depth)
         header = req.get_header("Idempotency-Key")
-        accepted = self.flow.submit(
+        accepted = await self.flow.submit_on_loop(
+            self.jobs,
             body,
             header_key=parse_header(header) if header is not None else None,
             namespace=req.context.get("idempotency_namespace") or CLIENT_NAMESPACE,
@@ -114,92 +117,92 @@ class JobsResource:
         else:
             resp.status = falcon.HTTP_202
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = ListQuery(req, self.jobs).page(self.jobs)
+    async def on_get(self, req: Request, resp: Response) -> None:
+        resp.media = await ListQuery(req, self.jobs).page(self.jobs)
 
 
 class JobResource:
-    def __init__(self, jobs: Jobs) -> None:
+    def __init__(self, jobs: AsyncJobs) -> None:
         self.jobs = jobs
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        resp.media = self.jobs.get(job_id).to_api()
+    async def on_get(self, req: Request, resp: Response, job_id: str) -> None:
+        resp.media = (await self.jobs.get(job_id)).to_api()
 
 
 class JobStatusResource:
-    def __init__(self, jobs: Jobs) -> None:
+    def __init__(self, jobs: AsyncJobs) -> None:
         self.jobs = jobs
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        resp.media = self.jobs.get(job_id).to_status()
+    async def on_get(self, req: Request, resp: Response, job_id: str) -> None:
+        resp.media = (await self.jobs.get(job_id)).to_status()
 
 
 class JobEventsResource:
-    def __init__(self, jobs: Jobs) -> None:
+    def __init__(self, jobs: AsyncJobs) -> None:
         self.jobs = jobs
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        resp.media = events_view(job_id, self.jobs.events(job_id))
+    async def on_get(self, req: Request, resp: Response, job_id: str) -> None:
+        resp.media = events_view(job_id, await self.jobs.events(job_id))
 
 
 class JobCancelResource:
-    def __init__(self, jobs: Jobs) -> None:
+    def __init__(self, jobs: AsyncJobs) -> None:
         self.jobs = jobs
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        resp.media = self.jobs.cancel(job_id).to_api()
+    async def on_post(self, req: Request, resp: Response, job_id: str) -> None:
+        resp.media = (await self.jobs.cancel(job_id)).to_api()
 
 
 class JobRetryResource:
-    def __init__(self, jobs: Jobs, settings: Settings) -> None:
+    def __init__(self, jobs: AsyncJobs, settings: Settings) -> None:
         self.jobs = jobs
         self.settings = settings
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
-        body = checked_body(RETRY_SCHEMA, _body(req, self.settings))
+    async def on_post(self, req: Request, resp: Response, job_id: str) -> None:
+        body = checked_body(RETRY_SCHEMA, await _body(req, self.settings))
         reset = body.get("effects") == "reset"
-        resp.media = self.jobs.retry(job_id, reset_effects=reset).to_api()
+        resp.media = (await self.jobs.retry(job_id, reset_effects=reset)).to_api()
 
 
 class StatsResource:
-    def __init__(self, jobs: Jobs) -> None:
+    def __init__(self, jobs: AsyncJobs) -> None:
         self.jobs = jobs
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.jobs.stats()
+    async def on_get(self, req: Request, resp: Response) -> None:
+        resp.media = await self.jobs.stats()
 
 
 class DeadLettersResource:
     """``GET /jobs/dead``: failed jobs, newest first; ``DELETE``: purge them."""
 
-    def __init__(self, jobs: Jobs) -> None:
+    def __init__(self, jobs: AsyncJobs) -> None:
         self.jobs = jobs
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = ListQuery(req, self.jobs, state=State.FAILED).page(self.jobs)
+    async def on_get(self, req: Request, resp: Response) -> None:
+        resp.media = await ListQuery(req, self.jobs, state=State.FAILED).page(self.jobs)
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_delete(self, req: Request, resp: Response) -> None:
         """Purge dead letters (optionally of one ``type``); says how many went."""
         query = ListQuery(req, self.jobs, state=State.FAILED)
-        resp.media = purged_view(self.jobs.purge_dead(job_type=query.job_type))
+        resp.media = purged_view(await self.jobs.purge_dead(job_type=query.job_type))
 
 
 class DeadLettersRetryResource:
     """``POST /jobs/dead/retry``: retry dead letters in bulk; says how many were touched."""
 
-    def __init__(self, jobs: Jobs, settings: Settings) -> None:
+    def __init__(self, jobs: AsyncJobs, settings: Settings) -> None:
         self.jobs = jobs
         self.settings = settings
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = checked_body(BULK_RETRY_SCHEMA, _body(req, self.settings))
+    async def on_post(self, req: Request, resp: Response) -> None:
+        body = checked_body(BULK_RETRY_SCHEMA, await _body(req, self.settings))
         job_type = body.get("type")
         if job_type is not None:
             canonical = self.jobs.job_types.canonical_name(job_type)
             if canonical is None:
                 raise InvalidRequest([Problem("/type", f"unknown job type {quoted(job_type)}")])
             job_type = canonical
-        done = self.jobs.retry_dead(
+        done = await self.jobs.retry_dead(
             job_type=job_type,
             reset_effects=body.get("effects") == "reset",
             include_permanent=body.get("includePermanent", False),
@@ -208,35 +211,37 @@ class DeadLettersRetryResource:
 
 
 class JobTypesResource:
-    def __init__(self, jobs: Jobs) -> None:
+    def __init__(self, jobs: AsyncJobs) -> None:
         self.jobs = jobs
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         resp.media = {"items": [spec.to_api() for spec in self.jobs.job_types.specs]}
 
 
 class SchedulesResource:
     """``GET /schedules``: each schedule, its next run and its last run's job and state."""
 
-    def __init__(self, book: ScheduleBook) -> None:
+    def __init__(self, book: ScheduleBook, jobs: AsyncJobs) -> None:
         self.book = book
+        self.jobs = jobs
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"items": self.book.describe(datetime.now(UTC))}
+    async def on_get(self, req: Request, resp: Response) -> None:
+        runs = await self.jobs.executor.run(self.book.reading_last_runs())
+        resp.media = {"items": self.book.describe(datetime.now(UTC), runs)}
 
 
 class HealthResource:
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         resp.media = {"status": "ok"}
 
 
 class ReadinessResource:
-    def __init__(self, jobs: Jobs) -> None:
+    def __init__(self, jobs: AsyncJobs) -> None:
         self.jobs = jobs
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         try:
-            self.jobs.store.ping()
+            await self.jobs.ping()
         except Exception as exc:
             # The cause goes to the log; the public answer names no host or port.
             log.warning("not ready", error=str(exc))

@@ -1,9 +1,9 @@
-"""``jobcore-api``: the Falcon app under gunicorn (gthread workers)."""
+"""``jobcore-api``: the Falcon ASGI app under gunicorn, each worker an event loop
+(``asgi_worker.ApiWorker``: uvicorn with uvloop and httptools)."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import socket
 from typing import Any
 
@@ -46,18 +46,10 @@ _LISTENING = "Listening at: %s (%s)"
 
 
 class ApiLogger(Logger):  # type: ignore[misc]
-    """gunicorn's logger with two changes.
-
-    It builds an access line only when ``gunicorn.access`` would emit it (with
-    ``logconfig_dict`` set, gunicorn formats every request's access atoms and then hands them
-    to a logger set to WARNING, which drops them: a few percent of a request). And it names
-    the address in "Listening at": with ``SO_REUSEPORT`` each worker binds its own socket,
-    so the arbiter has none to name and would log an empty address.
+    """gunicorn's logger naming the address in "Listening at": with ``SO_REUSEPORT`` each
+    worker binds its own socket, so the arbiter has none to name and would log an empty
+    address. (Requests are not logged one by one: the metrics count and time them.)
     """
-
-    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
-        if self.access_log.isEnabledFor(logging.INFO):
-            super().access(resp, req, environ, request_time)
 
     def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
         if msg == _LISTENING and args and not args[0]:
@@ -71,8 +63,7 @@ def gunicorn_options(settings: Settings, bind: str) -> dict[str, Any]:
     return {
         "bind": bind,
         "workers": settings.api_workers,
-        "threads": settings.api_threads,
-        "worker_class": "gthread",
+        "worker_class": "jobcore_api.asgi_worker.ApiWorker",
         "control_socket_disable": True,
         # SO_REUSEPORT lets the kernel spread connections over the workers (otherwise one
         # worker can take every keep-alive connection); ``refuse_taken_port`` keeps it from

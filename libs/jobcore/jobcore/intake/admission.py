@@ -7,7 +7,8 @@ import time
 
 from jobcore.errors import QueueFull
 from jobcore.settings import Settings
-from jobcore.store.record_store import RecordStore
+from jobcore.store import queries
+from jobcore.store.calls import Operation
 
 
 class QueueAdmission:
@@ -17,29 +18,29 @@ class QueueAdmission:
     the submit path pays for it at most once per queue per interval, per process.
     """
 
-    def __init__(self, store: RecordStore, max_depth: int, cache_seconds: float) -> None:
-        self.store = store
+    def __init__(self, max_depth: int, cache_seconds: float) -> None:
         self.max_depth = max_depth
         self.cache_seconds = cache_seconds
         self._depths: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, store: RecordStore, settings: Settings) -> QueueAdmission:
-        return cls(store, settings.max_queue_depth, settings.queue_depth_cache)
+    def from_settings(cls, settings: Settings) -> QueueAdmission:
+        return cls(settings.max_queue_depth, settings.queue_depth_cache)
 
-    def depth(self, queue: str) -> int:
+    def depth(self, queue: str) -> Operation[int]:
+        """The queue's depth: remembered, or read (one round trip) and remembered."""
         now = time.monotonic()
         with self._lock:
             cached = self._depths.get(queue)
         if cached is not None and now - cached[0] < self.cache_seconds:
             return cached[1]
-        depth = self.store.ready_depth(queue)
+        depth = yield from queries.ready_depth(queue)
         with self._lock:
             self._depths[queue] = (now, depth)
         return depth
 
-    def check(self, queue: str) -> None:
+    def check(self, queue: str) -> Operation[None]:
         """Raise ``QueueFull`` when ``queue`` holds ``max_depth`` or more ready messages."""
-        if self.max_depth and self.depth(queue) >= self.max_depth:
+        if self.max_depth and (yield from self.depth(queue)) >= self.max_depth:
             raise QueueFull(queue, self.max_depth)

@@ -25,6 +25,7 @@ from jobcore.jobs import Accepted
 from jobcore.runtime import Runtime
 from jobcore.scheduling.cron import Cron, floor_minute
 from jobcore.store import schedule_runs
+from jobcore.store.calls import Operation
 from jobcore.store.schedule_runs import LastRun
 
 
@@ -178,12 +179,18 @@ class ScheduleBook:
 
     def last_runs(self) -> dict[str, LastRun | None]:
         """Each schedule's latest fire time, its job and that job's state; two round trips."""
-        names = [schedule.name for schedule in self.schedules]
-        return self.runtime.executor.run(schedule_runs.last_runs(names))
+        return self.runtime.executor.run(self.reading_last_runs())
 
-    def describe(self, now: datetime) -> list[dict[str, Any]]:
-        """``GET /schedules`` items: what each schedule does, its next run and its last run."""
-        runs = self.last_runs()
+    def reading_last_runs(self) -> Operation[dict[str, LastRun | None]]:
+        """``last_runs`` as a store operation (for an executor of the caller's choosing)."""
+        return schedule_runs.last_runs([schedule.name for schedule in self.schedules])
+
+    def describe(
+        self, now: datetime, runs: dict[str, LastRun | None] | None = None
+    ) -> list[dict[str, Any]]:
+        """``GET /schedules`` items: what each schedule does, its next run and its last run
+        (``runs`` as ``last_runs`` gives them; read now when not given)."""
+        runs = self.last_runs() if runs is None else runs
         items = []
         for schedule in self.schedules:
             last = runs[schedule.name]

@@ -1,0 +1,168 @@
+"""The gunicorn worker that serves the API: uvicorn (uvloop, httptools) running Falcon's ASGI
+app, with limits a slow or hostile client cannot get around.
+
+uvicorn itself waits forever for a request that arrives a byte at a time (its keep-alive
+timer stops at the first byte) and takes headers of any size. ``ApiHttpProtocol`` adds:
+
+- a read deadline: a request's line, headers and body must all arrive within
+  ``JOBCORE_API_READ_TIMEOUT`` of its first byte (or of the connection, for a connection
+  that sends nothing), else the connection gets ``408`` and is closed;
+- a header limit: more than ``MAX_HEAD_BYTES`` before the headers end gets ``431``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+from typing import Any, ClassVar
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn_worker import UvicornWorker
+
+from jobcore.settings import Settings
+
+#: Most bytes of a request line and headers (gunicorn's own limits come to about 8 KiB
+#: per field and 100 fields; this keeps a request's head well within one read buffer).
+MAX_HEAD_BYTES = 64 * 1024
+
+
+def _plain_response(status: bytes, text: str) -> bytes:
+    body = text.encode("ascii")
+    return (
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: " + str(len(body)).encode("ascii") + b"\r\n"
+        b"connection: close\r\n\r\n" + body
+    )
+
+
+_TIMED_OUT = _plain_response(
+    b"408 Request Timeout", "the request did not arrive in time; send it whole and promptly"
+)
+_HEAD_TOO_LARGE = _plain_response(
+    b"431 Request Header Fields Too Large",
+    f"the request line and headers exceed {MAX_HEAD_BYTES} bytes",
+)
+
+
+class ApiHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a read deadline per request and a header limit."""
+
+    #: Seconds a request has to arrive whole (set per server by ``protocol_for``).
+    read_timeout: ClassVar[float] = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        #: Bytes read while the head was incomplete, and the head's parsed size.
+        self._raw_head = 0
+        self._head_bytes = 0
+        self._reading_head = True
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        # A head still unfinished after this read: all of it so far is head (the parser
+        # names no header until its line ends, so a never-ending line is caught here).
+        if self._reading_head and not self._refused:
+            self._raw_head += len(data)
+            if self._raw_head > MAX_HEAD_BYTES:
+                self._refuse(_HEAD_TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._raw_head = self._head_bytes = 0
+        self._reading_head = True
+        self._arm()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_bytes += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + 4
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        if self._head_bytes > MAX_HEAD_BYTES:
+            # Refused before the app sees it; the rest of what was read is dropped.
+            self._refuse(_HEAD_TOO_LARGE)
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        if not self._refused:
+            super().on_message_complete()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.read_timeout, self._read_timed_out)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _read_timed_out(self) -> None:
+        self._deadline = None
+        if self.cycle is not None and self.cycle.response_started:
+            self.transport.close()
+        else:
+            self._refuse(_TIMED_OUT)
+
+    def _refuse(self, response: bytes) -> None:
+        self._refused = True
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.write(response)
+            self.transport.close()
+
+
+def protocol_for(settings: Settings) -> type[ApiHttpProtocol]:
+    """``ApiHttpProtocol`` with the settings' read deadline."""
+    return type("ApiHttpProtocol", (ApiHttpProtocol,), {"read_timeout": settings.api_read_timeout})
+
+
+class ApiWorker(UvicornWorker):  # type: ignore[misc]
+    """gunicorn's worker for the API: uvloop, the protocol above, the settings' limits."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        settings = Settings.from_env()
+        self.CONFIG_KWARGS = {
+            "loop": "uvloop",
+            "http": protocol_for(settings),
+            "lifespan": "on",
+            # Requests are counted and timed by the metrics; a line each would be noise.
+            "access_log": False,
+            # Past this many open connections (or requests in flight) a worker answers 503.
+            "limit_concurrency": settings.api_max_connections,
+        }
+        super().__init__(*args, **kwargs)
+        # SIGTERM: stop accepting, let requests in flight finish for up to gunicorn's
+        # graceful timeout, then close.
+        self.config.timeout_graceful_shutdown = self.cfg.graceful_timeout
+        _allow_open_files(settings.api_max_connections + 256)
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise this process's soft limit on open files towards ``wanted`` (within the hard
+    limit), so the connection limit, not the descriptor limit, is what a client meets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
