@@ -156,3 +156,36 @@ def test_an_unreachable_redis_is_store_unavailable(settings):
 
     with pytest.raises(StoreUnavailable):
         _on_loop(gone, body)
+
+
+def test_calls_made_in_one_loop_turn_share_one_pipeline_and_keep_their_own_replies(
+    runtime, settings
+):
+    key, wrong = f"async-{uuid.uuid4()}", f"async-{uuid.uuid4()}"
+    runtime.client.hset(wrong, "a", "1")
+    runtime.client.script_flush()
+    job = new_job("default")
+
+    async def body(executor: AsyncExecutor) -> Any:
+        pipelines = []
+        made = executor.client.pipeline
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            pipelines.append(1)
+            return made(*args, **kwargs)
+
+        executor.client.pipeline = counted  # type: ignore[method-assign]
+        calls = [executor.run(single(commands(("INCR", key)))) for _ in range(20)]
+        calls.append(executor.run(single(commands(("INCR", wrong)))))
+        # A script Redis lacks: loaded, then sent again, without disturbing the others.
+        calls.append(executor.run(transitions.create(job)))
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        return results, len(pipelines)
+
+    results, pipelines = _on_loop(settings, body)
+    assert sorted(r[0] for r in results[:20]) == list(range(1, 21))
+    assert isinstance(results[20], redis.ResponseError) and "WRONGTYPE" in str(results[20])
+    assert results[21].outcome == "created"
+    # One pipeline for the turn, one more for the script sent again.
+    assert pipelines == 2
+    assert runtime.jobs.get(job.id).state == "waiting"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import socket
 from typing import Any
 
@@ -38,7 +39,11 @@ class JobcoreGunicorn(BaseApplication):  # type: ignore[misc]
         configure_logging(settings.log_level, service="api", redact=settings.redacted_fields)
         # Here, in each worker after the fork: a provider made before it misbehaves.
         configure_tracing("jobcore-api")
-        return create_app(settings)
+        app = create_app(settings)
+        # Everything built so far lives as long as the worker: out of the collector's sight,
+        # a full collection no longer walks it (tens of ms, a request's p99).
+        gc.freeze()
+        return app
 
 
 #: gunicorn's start-up line naming its sockets.

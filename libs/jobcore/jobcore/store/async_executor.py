@@ -5,27 +5,36 @@ synchronous executor runs; only the waiting differs."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeVar
 
 import redis.asyncio
-from redis.exceptions import NoScriptError
 
 from jobcore.errors import NotReplicated
-from jobcore.store.calls import Call, Commands, Operation, Replicated
+from jobcore.store.calls import Call, Operation
 from jobcore.store.connection import store_errors
 from jobcore.store.executor import Round
 from jobcore.store.replication import NO_REPLICAS, ReplicaAck
-from jobcore.store.scripts import ScriptCall
 
 T = TypeVar("T")
 
 
 class AsyncExecutor:
-    """Runs operations on one ``redis.asyncio`` client (its pool serves one event loop)."""
+    """Runs operations on one ``redis.asyncio`` client (its pool serves one event loop).
+
+    Calls made in the same turn of the event loop share one pipeline (one connection taken
+    from the pool, one write, one read for all of them), as ioredis's auto-pipelining does:
+    concurrent requests each making one call would otherwise each pay for a pool checkout
+    and a round trip of their own. Each call's replies are still its own, read by the same
+    ``Round`` as the synchronous executor's; a call Redis answers with an error, or whose
+    script Redis lacked, affects no other call of the pipeline.
+    """
 
     def __init__(self, client: redis.asyncio.Redis, replica_ack: ReplicaAck = NO_REPLICAS) -> None:
         self.client = client
         self.replica_ack = replica_ack
+        self._waiting: list[tuple[tuple[tuple[Any, ...], ...], asyncio.Future[list[Any]]]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
 
     async def run(self, operation: Operation[T]) -> T:
         """Drive ``operation`` to its result: one round trip per call it yields."""
@@ -46,42 +55,53 @@ class AsyncExecutor:
         await self.client.aclose()
 
     async def _perform(self, call: Call) -> Any:
-        if isinstance(call, Replicated):
-            if not self.replica_ack.required:
-                return await self._perform(call.call)
-            (reply,) = await self._perform_round([call])
-            if isinstance(reply, Exception):
-                raise reply
-            return reply
-        if isinstance(call, ScriptCall):
-            return await self._evalsha(call)
-        assert isinstance(call, Commands)
-        return await self._pipeline(call.commands, raise_on_error=True)
-
-    async def _perform_round(self, calls: list[Call]) -> list[Any]:
-        """As ``Executor._perform_round``: one pipeline, scripts Redis lacked sent again."""
-        round_ = Round(calls, self.replica_ack)
-        out, again = round_.read(await self._pipeline(round_.commands, raise_on_error=False))
+        """The call's reply; an error reply (or too few replicas) is raised."""
+        round_ = Round([call], self.replica_ack)
+        (reply,), again = round_.read(await self._send(round_.commands))
         if again:
             for script in round_.lacking(again):
                 await self.client.script_load(script.source)
-            retried = await self._perform_round([calls[i] for i in again])
-            for index, reply in zip(again, retried, strict=True):
-                out[index] = reply
-        return out
+            (reply,), _ = round_.read(await self._send(round_.commands))
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
-    async def _pipeline(
-        self, commands: tuple[tuple[Any, ...], ...], *, raise_on_error: bool
-    ) -> list[Any]:
+    async def _send(self, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
+        """The replies to ``commands`` (errors as values), sent in this loop turn's pipeline."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._flush_later)
+        self._waiting.append((commands, future))
+        return await future
+
+    def _flush_later(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        task = asyncio.get_running_loop().create_task(self._flush(waiting))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush(
+        self, waiting: list[tuple[tuple[tuple[Any, ...], ...], asyncio.Future[list[Any]]]]
+    ) -> None:
         pipe = self.client.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)
-        return await pipe.execute(raise_on_error=raise_on_error)
-
-    async def _evalsha(self, call: ScriptCall) -> Any:
-        command = call.command()
+        for commands, _future in waiting:
+            for command in commands:
+                pipe.execute_command(*command)
         try:
-            return await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
-        except NoScriptError:
-            await self.client.script_load(call.script.source)
-            return await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+            replies = await pipe.execute(raise_on_error=False)
+        except Exception as exc:
+            for _commands, future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:
+            # Cancelled (the server stopping): so are the calls waiting on it.
+            for _commands, future in waiting:
+                future.cancel()
+            raise
+        at = 0
+        for commands, future in waiting:
+            if not future.done():
+                future.set_result(replies[at : at + len(commands)])
+            at += len(commands)
