@@ -20,7 +20,7 @@ from jobcore.async_jobs import AsyncJobs
 from jobcore.errors import JobcoreError
 from jobcore.presence import live
 from jobcore.telemetry import metrics
-from jobcore.telemetry.tracing import tracer
+from jobcore.telemetry.light_spans import start_span
 
 #: Probes and scrapes: counted in the metrics, but no trace each (they would bury the jobs').
 UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
@@ -76,7 +76,7 @@ class RequestTelemetry:
         if req.path in UNTRACED_PATHS:
             return
         parent = propagate.extract(req, getter=_HEADERS)
-        span = tracer().start_span(
+        span = start_span(
             req.method,
             context=parent,
             kind=SpanKind.SERVER,

@@ -16,12 +16,12 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from jobcore.broker import claim_of
 from jobcore.errors import JobInterrupted
 from jobcore.message_options import PREVIOUS_ATTEMPT_OPTION, TRACEPARENT_OPTION
+from jobcore.telemetry.light_spans import start_span
 from jobcore.telemetry.tracing import (
     MESSAGING_SYSTEM,
     parent_context,
     shutdown_tracing,
     span_context_of,
-    tracer,
 )
 
 
@@ -67,11 +67,11 @@ class MessageTracing(Middleware):
             # Given at the start: an attribute set later takes the span's lock each time.
             attributes["jobcore.job.type"] = claim.job_type
             attributes["jobcore.attempt"] = claim.attempt
-        span = tracer().start_span(
+        span = start_span(
             f"process {message.queue_name}",
             context=parent or Context(),
             kind=SpanKind.CONSUMER,
-            links=[Link(previous)] if previous else None,
+            links=[Link(previous)] if previous else (),
             attributes=attributes,
         )
         token = context.attach(trace.set_span_in_context(span))

@@ -12,7 +12,8 @@ from types import MappingProxyType
 from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from jobcore.telemetry.tracing import MESSAGING_SYSTEM, traceparent_of, tracer
+from jobcore.telemetry.light_spans import start_span
+from jobcore.telemetry.tracing import MESSAGING_SYSTEM, traceparent_of
 
 
 @dataclass
@@ -45,7 +46,7 @@ def send_span(queue: str, job_type: str) -> Iterator[SentMessage]:
     The current span while the block runs; an exception escaping it is recorded on the span
     (as ``start_as_current_span`` would, without its extra layers of context managers).
     """
-    span = tracer().start_span(
+    span = start_span(
         f"send {queue}", kind=SpanKind.PRODUCER, attributes=_send_attributes(queue, job_type)
     )
     token = context.attach(trace.set_span_in_context(span))
