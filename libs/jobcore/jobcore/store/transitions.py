@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from jobcore.errors import InvalidTransition, JobNotFound, NotReplicated, SubmissionNotConfirmed
@@ -275,7 +275,8 @@ def create(
 ) -> Operation[CreateOutcome]:
     """Record an accepted job (and, with ``message``, enqueue it) in one script, confirmed
     by the replicas (``SubmissionNotConfirmed`` names the job that may exist otherwise)."""
-    fields = asdict(job)
+    # Its fields are flat: ``vars`` gives them without ``asdict``'s deep copy.
+    fields = dict(vars(job))
     fields["run_at"] = "" if job.run_at is None else job.run_at
     call = scripts.CREATE.call(
         keys={
