@@ -7,12 +7,17 @@ timer stops at the first byte) and takes headers of any size. ``ApiHttpProtocol`
 - a read deadline: a request's line, headers and body must all arrive within
   ``JOBCORE_API_READ_TIMEOUT`` of its first byte (or of the connection, for a connection
   that sends nothing), else the connection gets ``408`` and is closed;
-- a header limit: more than ``MAX_HEAD_BYTES`` before the headers end gets ``431``.
+- a write deadline: a client that stops reading its answer for as long is dropped;
+- a header limit: more than ``MAX_HEAD_BYTES`` before the headers end gets ``431``;
+- HTTP/1.0 and 1.1 only (``505`` otherwise: Falcon's ASGI app takes no other version);
+- a request whose connection closed before its body arrived whole is marked, so the app
+  refuses what it read of it instead of acting on a truncated body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import resource
 from typing import Any, ClassVar
 
@@ -21,6 +26,9 @@ from uvicorn_worker import UvicornWorker
 
 from jobcore.settings import Settings
 
+#: Set in a request's ASGI scope when its connection closed before its body arrived whole:
+#: what the app read of it is not the body the client meant (``request_body``).
+BODY_CUT_SHORT = "jobcore.body_cut_short"
 #: Most bytes of a request line and headers (gunicorn's own limits come to about 8 KiB
 #: per field and 100 fields; this keeps a request's head well within one read buffer).
 MAX_HEAD_BYTES = 64 * 1024
@@ -38,6 +46,9 @@ def _plain_response(status: bytes, text: str) -> bytes:
 _TIMED_OUT = _plain_response(
     b"408 Request Timeout", "the request did not arrive in time; send it whole and promptly"
 )
+_VERSION_NOT_SUPPORTED = _plain_response(
+    b"505 HTTP Version Not Supported", "send the request as HTTP/1.1 (or HTTP/1.0)"
+)
 _HEAD_TOO_LARGE = _plain_response(
     b"431 Request Header Fields Too Large",
     f"the request line and headers exceed {MAX_HEAD_BYTES} bytes",
@@ -45,7 +56,9 @@ _HEAD_TOO_LARGE = _plain_response(
 
 
 class ApiHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a read deadline per request and a header limit."""
+    """uvicorn's httptools protocol with a read deadline per request, a write deadline for a
+    client that stops reading, a header limit, HTTP/1.x only, and a mark on a request whose
+    body never arrived whole (``BODY_CUT_SHORT``)."""
 
     #: Seconds a request has to arrive whole (set per server by ``protocol_for``).
     read_timeout: ClassVar[float] = 10.0
@@ -53,10 +66,13 @@ class ApiHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
+        self._write_deadline: asyncio.TimerHandle | None = None
         #: Bytes read while the head was incomplete, and the head's parsed size.
         self._raw_head = 0
         self._head_bytes = 0
         self._reading_head = True
+        self._in_message = False
+        self._began_in_this_read = False
         self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -65,23 +81,35 @@ class ApiHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._write_deadline is not None:
+            self._write_deadline.cancel()
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body:
+            # Before uvicorn tells the app of the disconnect: what it read is not the body.
+            cycle.scope[BODY_CUT_SHORT] = True  # type: ignore[literal-required]
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
+        if self._deadline is None and not self._in_message and self._idle():
+            # Bytes between requests (blank lines, a request's first bytes): what follows has
+            # until the deadline to arrive, whatever uvicorn's keep-alive timer did.
+            self._arm()
+        self._began_in_this_read = False
         super().data_received(data)
         # A head still unfinished after this read: all of it so far is head (the parser
-        # names no header until its line ends, so a never-ending line is caught here).
-        if self._reading_head and not self._refused:
-            self._raw_head += len(data)
+        # names no header until its line ends, so a never-ending line is caught here). A
+        # read that began the head also held the requests before it: not counted.
+        if self._reading_head and self._in_message and not self._refused:
+            self._raw_head = 0 if self._began_in_this_read else self._raw_head + len(data)
             if self._raw_head > MAX_HEAD_BYTES:
                 self._refuse(_HEAD_TOO_LARGE)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._raw_head = self._head_bytes = 0
-        self._reading_head = True
+        self._reading_head = self._in_message = self._began_in_this_read = True
         self._arm()
 
     def on_url(self, url: bytes) -> None:
@@ -94,11 +122,13 @@ class ApiHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
+        # Refused before the app sees it; the rest of what was read is dropped.
         if self._head_bytes > MAX_HEAD_BYTES:
-            # Refused before the app sees it; the rest of what was read is dropped.
             self._refuse(_HEAD_TOO_LARGE)
-            return
-        super().on_headers_complete()
+        elif self.parser.get_http_version() not in ("1.0", "1.1"):
+            self._refuse(_VERSION_NOT_SUPPORTED)
+        else:
+            super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
@@ -106,8 +136,25 @@ class ApiHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._disarm()
+        self._in_message = False
         if not self._refused:
             super().on_message_complete()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        # A client that stops reading its answer has the read deadline to start again.
+        if self._write_deadline is None:
+            self._write_deadline = self.loop.call_later(self.read_timeout, self.transport.abort)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_deadline is not None:
+            self._write_deadline.cancel()
+            self._write_deadline = None
+
+    def _idle(self) -> bool:
+        """No request of this connection is being served."""
+        return self.cycle is None or self.cycle.response_complete
 
     def _arm(self) -> None:
         self._disarm()
@@ -120,7 +167,7 @@ class ApiHttpProtocol(HttpToolsProtocol):
 
     def _read_timed_out(self) -> None:
         self._deadline = None
-        if self.cycle is not None and self.cycle.response_started:
+        if self.cycle is not None and self.cycle.response_started and not self._idle():
             self.transport.close()
         else:
             self._refuse(_TIMED_OUT)
@@ -153,6 +200,12 @@ class ApiWorker(UvicornWorker):  # type: ignore[misc]
             "limit_concurrency": settings.api_max_connections,
         }
         super().__init__(*args, **kwargs)
+        # uvicorn's own lines (a malformed request, the connection limit, an app error) go
+        # through the root logger's JSON renderer like every other line.
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+            logger = logging.getLogger(name)
+            logger.handlers = []
+            logger.propagate = True
         # SIGTERM: stop accepting, let requests in flight finish for up to gunicorn's
         # graceful timeout, then close.
         self.config.timeout_graceful_shutdown = self.cfg.graceful_timeout

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from falcon.asgi import Request, Response
-from opentelemetry import context, propagate, trace
+from opentelemetry import context, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry
@@ -21,6 +21,7 @@ from jobcore.errors import JobcoreError
 from jobcore.presence import live
 from jobcore.telemetry import metrics
 from jobcore.telemetry.light_spans import start_span
+from jobcore.telemetry.tracing import W3C
 
 #: Probes and scrapes: counted in the metrics, but no trace each (they would bury the jobs').
 UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
@@ -75,7 +76,9 @@ class RequestTelemetry:
         req.context.telemetry_span = None
         if req.path in UNTRACED_PATHS:
             return
-        parent = propagate.extract(req, getter=_HEADERS)
+        # W3C trace context only: the API reads no baggage, and a malformed one would log
+        # a warning per request.
+        parent = W3C.extract(req, getter=_HEADERS)
         span = start_span(
             req.method,
             context=parent,

@@ -18,6 +18,7 @@ from falcon.asgi import Request, Response
 from jobcore.errors import InvalidRequest, Problem
 from jobcore.intake.schema_messages import names
 from jobcore.intake.strict_json import parse_strict
+from jobcore_api.asgi_worker import BODY_CUT_SHORT
 from jobcore_api.problems import problem
 from jobcore_api.routes import route_for
 
@@ -44,6 +45,16 @@ async def _read_bounded(req: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _refuse_unless_whole(req: Request, raw: bytes) -> None:
+    """A body whose connection closed (or timed out) before it arrived whole is not acted on
+    (the client is gone: the answer is for the log and the metrics)."""
+    length = req.content_length
+    if req.scope.get(BODY_CUT_SHORT) or (length is not None and len(raw) < length):
+        raise problem(
+            falcon.HTTP_400, "Incomplete body", "the body did not arrive whole; send it again"
+        )
+
+
 async def read_json(req: Request, max_bytes: int, max_depth: int) -> Any:
     """The request's JSON body, or a problem for the client to fix (400/413/415)."""
     content_type = (req.content_type or "").split(";")[0].strip().lower()
@@ -53,6 +64,13 @@ async def read_json(req: Request, max_bytes: int, max_depth: int) -> Any:
             "Unsupported media type",
             f"send the body as JSON with Content-Type: application/json "
             f"(got {content_type or 'no content type'})",
+        )
+    encoding = (req.get_header("Content-Encoding") or "identity").strip().lower()
+    if encoding != "identity":
+        raise problem(
+            falcon.HTTP_415,
+            "Unsupported content encoding",
+            f"send the body uncompressed (got Content-Encoding: {encoding[:40]})",
         )
     length = req.content_length
     if length is not None and length > max_bytes:
@@ -64,6 +82,7 @@ async def read_json(req: Request, max_bytes: int, max_depth: int) -> Any:
     raw = await _read_bounded(req, max_bytes)
     if len(raw) > max_bytes:
         raise problem(falcon.HTTP_413, "Body too large", f"the body is over {max_bytes} bytes")
+    _refuse_unless_whole(req, raw)
     if not raw.strip():
         raise problem(falcon.HTTP_400, "Empty body", "send a JSON object in the body")
     try:
@@ -91,7 +110,9 @@ class NoBodyCheck:
         route = route_for(req.uri_template, req.method)
         if route is None or route.body is not None:
             return
-        if _NOTHING.fullmatch(await _read_bounded(req, self.max_body_bytes)):
+        raw = await _read_bounded(req, self.max_body_bytes)
+        _refuse_unless_whole(req, raw)
+        if _NOTHING.fullmatch(raw):
             return
         where = f"; send its options in the query: {names(route.query)}" if route.query else ""
         detail = f"{req.method} {route.path} takes no body{where}"

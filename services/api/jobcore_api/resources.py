@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import falcon
-import structlog
 from falcon.asgi import Request, Response
 
 from jobcore.async_jobs import AsyncJobs
@@ -27,6 +26,7 @@ from jobcore.intake.listing import (
 from jobcore.intake.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA, checked_body
 from jobcore.jobs import purged_view
 from jobcore.model.states import State
+from jobcore.outages import StoreOutage
 from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import Settings
 from jobcore.store.queries import events_view
@@ -43,8 +43,6 @@ HEALTH_SCHEMA: dict[str, Any] = {
     "required": ["status"],
     "properties": {"status": {"type": "string"}, "redis": {"type": "string"}},
 }
-
-log = structlog.get_logger("jobcore.api")
 
 
 def _job_path(job_id: str) -> str:
@@ -235,18 +233,24 @@ class HealthResource:
         resp.media = {"status": "ok"}
 
 
+#: The readiness probe's view of Redis: an outage is one line, not one per probe.
+_READINESS = StoreOutage("api readiness")
+
+
 class ReadinessResource:
     def __init__(self, jobs: AsyncJobs) -> None:
         self.jobs = jobs
 
     async def on_get(self, req: Request, resp: Response) -> None:
+        began = _READINESS.began()
         try:
             await self.jobs.ping()
         except Exception as exc:
-            # The cause goes to the log; the public answer names no host or port.
-            log.warning("not ready", error=str(exc))
+            # The cause goes to the log (once per outage); the public answer names no host.
+            _READINESS.failed(exc)
             resp.status = falcon.HTTP_503
             resp.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
             resp.media = {"status": "unavailable", "redis": "unreachable"}
             return
+        _READINESS.succeeded(began)
         resp.media = {"status": "ready", "redis": "ok"}

@@ -69,6 +69,8 @@ def _check_text(text: str) -> None:
 
 def parse_strict(raw: bytes, max_depth: int) -> Any:
     """Decode ``raw`` or raise ``ValueError`` saying what is wrong with it."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise _Refused("the body starts with a byte-order mark: send UTF-8 without one")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -84,8 +86,10 @@ def parse_strict(raw: bytes, max_depth: int) -> Any:
         raise
     except RecursionError as exc:
         raise _Refused(f"nesting deeper than {max_depth} levels") from exc
-    except ValueError as exc:
-        # JSONDecodeError, and integers longer than Python converts (4300 digits).
+    except json.JSONDecodeError as exc:
         raise _Refused(f"the body is not valid JSON: {exc}") from exc
+    except ValueError as exc:
+        # An integer longer than Python converts (4300 digits).
+        raise _Refused("a number has too many digits (at most 4300)") from exc
     _check(value, max_depth)
     return value

@@ -20,6 +20,7 @@ from jobcore.intake.schema_formats import FORMAT_CHECKER
 from jobcore.intake.schema_messages import schema_message
 from jobcore.intake.schema_quick_check import QuickCheck, quick_check
 from jobcore.intake.whole_numbers import contains_float, whole_numbers
+from jobcore.model.email_addresses import HEADER_TEXT_PATTERN
 from jobcore.model.specs import JobSpec, JobTypes
 
 #: RFC 3339 date-time with an explicit offset (Python's ISO parser alone accepts more).
@@ -93,6 +94,7 @@ def pointer(base: str, path: Any) -> str:
 PATTERN_MEANINGS = {
     RFC3339_PATTERN: RFC3339_HINT,
     KEY_PATTERN: "the idempotency key must not contain control characters",
+    HEADER_TEXT_PATTERN: "must be one line (no CR or LF): it goes into an e-mail header",
 }
 
 

@@ -7,7 +7,7 @@ import importlib
 from typing import Any
 
 from jobcore.model.backoff import Backoff, RetryPolicy
-from jobcore.model.email_addresses import EMAIL_FORMAT, MAX_ADDRESS
+from jobcore.model.email_addresses import EMAIL_FORMAT, HEADER_TEXT_PATTERN, MAX_ADDRESS
 from jobcore.model.specs import JobSpec, JobTypes
 
 #: Longest string field in the built-in payloads, in characters.
@@ -38,7 +38,12 @@ WELCOME_EMAIL = JobSpec(
     payload_schema=_object(
         {
             "email": _EMAIL,
-            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "name": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 200,
+                "pattern": HEADER_TEXT_PATTERN,
+            },
             "message": _TEXT,
         },
         ["email", "name"],
@@ -54,7 +59,7 @@ EMAIL = JobSpec(
     payload_schema=_object(
         {
             "to": _EMAIL,
-            "subject": {"type": "string", "maxLength": 998},
+            "subject": {"type": "string", "maxLength": 998, "pattern": HEADER_TEXT_PATTERN},
             "body": {"type": "string", "maxLength": 100_000},
         },
         ["to", "subject", "body"],
