@@ -537,3 +537,13 @@ def test_backoff_max_delay_null_means_no_cap_as_job_types_shows(api):
     body = {"type": "dummy", "backoff": {"type": "exponential", "delayMs": 10, "maxDelayMs": None}}
     result = api.simulate_post("/jobs", json=body)
     assert result.status_code == 202, result.text
+
+
+def test_an_unknown_route_or_method_says_what_to_do(api):
+    missing = api.simulate_get("/jobz")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert "/openapi.json" in missing.json["detail"]
+    wrong = api.simulate_delete("/healthz")
+    assert wrong.status_code == 405
+    assert wrong.json["detail"] == "/healthz does not take DELETE; it takes GET, OPTIONS"

@@ -136,6 +136,7 @@ def as_problem(error: JobcoreError) -> Problem:
 
 
 def serialize(req: Request, resp: Response, exc: falcon.HTTPError) -> None:
+    detail = exc.description or _routing_detail(req, resp, exc.status_code)
     body = (
         exc.to_problem()
         if isinstance(exc, Problem)
@@ -143,11 +144,22 @@ def serialize(req: Request, resp: Response, exc: falcon.HTTPError) -> None:
             "type": "about:blank",
             "title": exc.title,
             "status": exc.status_code,
-            **({"detail": exc.description} if exc.description else {}),
+            **({"detail": detail} if detail else {}),
         }
     )
     resp.content_type = PROBLEM_JSON
     resp.text = json.dumps(body)
+
+
+def _routing_detail(req: Request, resp: Response, status: int) -> str | None:
+    """What to fix when Falcon's router refused the request (it says nothing itself)."""
+    path = req.path if len(req.path) <= 200 else req.path[:200] + "…"
+    if status == 404:
+        return f"no route {path}; the routes are listed in /openapi.json"
+    if status == 405:
+        allowed = resp.get_header("Allow") or ""
+        return f"{path} does not take {req.method}; it takes {allowed}"
+    return None
 
 
 async def handle_jobcore_error(
