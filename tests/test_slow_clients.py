@@ -274,3 +274,21 @@ def test_the_servers_own_lines_are_json_too(guarded_api: ApiProcess) -> None:
     assert any("Invalid HTTP request" in line for line in lines), lines[-5:]
     for line in lines:
         assert isinstance(json.loads(line), dict), line
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(http_api: str) -> None:
+    port = int(http_api.rsplit(":", 1)[1])
+    body = b'{"type": "dummy", "payload": {"echo": "after-100"}}'
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(
+            b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        assert conn.recv(4096).startswith(b"HTTP/1.1 100")
+        conn.sendall(body)
+        answer = b""
+        while b"accepted" not in answer:
+            chunk = conn.recv(4096)
+            assert chunk, answer
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 202"), answer

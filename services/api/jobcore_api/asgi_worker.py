@@ -55,6 +55,46 @@ _HEAD_TOO_LARGE = _plain_response(
 )
 
 
+class _OneWriteAnswer:
+    """A request's transport that sends its answer's head together with the first write of
+    its body: uvicorn writes them in two calls, a second system call per request. Anything
+    written before the answer starts (``100 Continue``) goes out at once."""
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head: bytes | None = None
+        self._body_started = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._body_started = True
+            self._transport.write(head + bytes(data))
+        elif (
+            self._cycle.response_started
+            and not self._body_started
+            # uvicorn writes no body for HEAD: its head goes out alone.
+            and self._cycle.scope["method"] != "HEAD"
+        ):
+            self._head = bytes(data)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        """Send a held head (the connection is closing)."""
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class ApiHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a read deadline per request, a write deadline for a
     client that stops reading, a header limit, HTTP/1.x only, and a mark on a request whose
@@ -129,6 +169,9 @@ class ApiHttpProtocol(HttpToolsProtocol):
             self._refuse(_VERSION_NOT_SUPPORTED)
         else:
             super().on_headers_complete()
+            cycle = self.cycle
+            if cycle is not None:
+                cycle.transport = _OneWriteAnswer(self.transport, cycle)  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
