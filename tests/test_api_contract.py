@@ -546,4 +546,10 @@ def test_an_unknown_route_or_method_says_what_to_do(api):
     assert "/openapi.json" in missing.json["detail"]
     wrong = api.simulate_delete("/healthz")
     assert wrong.status_code == 405
-    assert wrong.json["detail"] == "/healthz does not take DELETE; it takes GET, OPTIONS"
+    assert wrong.json["detail"] == "/healthz does not take DELETE; it takes GET, HEAD, OPTIONS"
+
+
+def test_head_answers_as_get_without_a_body(api):
+    health = api.simulate_head("/healthz")
+    assert health.status_code == 200 and health.content == b""
+    assert api.simulate_head("/jobs/no-such-job").status_code == 404

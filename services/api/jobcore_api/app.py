@@ -77,7 +77,11 @@ def add_routes(app: falcon.asgi.App, serving: dict[str, Any]) -> None:
         if by_path.setdefault(route.path, route.resource) != route.resource:
             raise TypeError(f"{route.path} is served by {by_path[route.path]} and {route.resource}")
     for path, name in by_path.items():
-        app.add_route(path, serving[name])
+        resource = serving[name]
+        if hasattr(resource, "on_get") and not hasattr(resource, "on_head"):
+            # HEAD is GET without the body (uptime checks use it); auth reads it as GET.
+            resource.on_head = resource.on_get
+        app.add_route(path, resource)
 
 
 class RedisClientClosing:
