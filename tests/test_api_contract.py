@@ -553,3 +553,20 @@ def test_head_answers_as_get_without_a_body(api):
     health = api.simulate_head("/healthz")
     assert health.status_code == 200 and health.content == b""
     assert api.simulate_head("/jobs/no-such-job").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("payload_type", "payload", "key", "pointer"),
+    [
+        ("dummy", {}, "order-1\n", "/idempotencyKey"),
+        ("email", {"to": "a@x.org", "subject": "hi\n", "body": "b"}, None, "/payload/subject"),
+        ("welcome-email", {"email": "a@example.com", "name": "Ada\r"}, None, "/payload/name"),
+    ],
+)
+def test_a_line_break_at_the_very_end_is_refused_too(api, payload_type, payload, key, pointer):
+    body = {"type": payload_type, "payload": payload}
+    if key is not None:
+        body["idempotencyKey"] = key
+    refused = api.simulate_post("/jobs", json=body)
+    assert refused.status_code == 422, refused.json
+    assert pointer in [e["pointer"] for e in refused.json["errors"]]

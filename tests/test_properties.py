@@ -171,8 +171,10 @@ def test_strict_json_takes_nesting_up_to_its_limit_and_no_deeper(limit, depth):
 emails = st.from_regex(
     r"\A[a-z0-9%+_-]{1,10}(\.[a-z0-9%+_-]{1,8})?@[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?\.[a-z]{2,6}\Z"
 )
+#: Text for an e-mail header field (a name, a subject): one line.
+one_line = clean_text.map(lambda s: s.replace("\r", "").replace("\n", ""))
 welcome_payloads = st.fixed_dictionaries(
-    {"email": emails, "name": clean_text.filter(bool).map(lambda s: s[:200])},
+    {"email": emails, "name": one_line.filter(bool).map(lambda s: s[:200])},
     optional={"message": clean_text.map(lambda s: s[:10_000])},
 )
 
@@ -182,6 +184,15 @@ welcome_payloads = st.fixed_dictionaries(
 def test_every_well_formed_welcome_email_is_accepted(payload):
     submission = PARSER.parse({"type": "welcome-email", "payload": payload}, now_ms=0)
     assert submission.spec.name == "welcome-email" and submission.payload == payload
+
+
+@FAST
+@given(welcome_payloads, one_line, st.sampled_from(["\r", "\n", "\r\n"]), one_line)
+def test_a_name_of_more_than_one_line_is_refused_at_the_name(payload, before, breaks, after):
+    name = (before + breaks + after)[:200]
+    with pytest.raises(InvalidRequest) as refused:
+        PARSER.parse({"type": "welcome-email", "payload": {**payload, "name": name}}, now_ms=0)
+    assert "/payload/name" in {p.pointer for p in refused.value.problems}
 
 
 @FAST

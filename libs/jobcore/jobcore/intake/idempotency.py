@@ -17,8 +17,9 @@ CLIENT_NAMESPACE = "client"
 #: Namespace of the scheduler's time-bucketed keys.
 SCHEDULER_NAMESPACE = "schedule"
 #: What an idempotency key may hold: anything but control characters (C0, DEL, C1). The
-#: submission schema shows this pattern and ``key_problem`` applies it: one rule.
-KEY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+#: submission schema shows this pattern and ``key_problem`` applies it: one rule. It ends in
+#: "nothing follows", not ``$``, which in Python also matches before a final newline.
+KEY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*(?![\s\S])"
 _ALLOWED = re.compile(KEY_PATTERN)
 
 
