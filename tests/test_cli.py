@@ -86,7 +86,7 @@ def test_jobs_lists_newest_first_filtered_by_state_and_type(env, runtime):
     assert [item["jobId"] for item in listed["items"]] == ids[::-1]
     assert {item["state"] for item in listed["items"]} == {"delayed"}
     for job_id in ids:
-        runtime.store.cancel(job_id)
+        runtime.jobs.cancel(job_id)
 
 
 def test_table_output_is_for_people(env):

@@ -47,6 +47,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.settings import ENV, Settings
+from jobcore.store import queries
 from jobcore_devstack.redis_server import free_port
 from jobcore_devstack.smtp_sink import SmtpSink
 
@@ -596,7 +597,7 @@ def test_compose_stop_requeues_the_in_flight_report_and_leaves_nothing_active(
 
     stack.compose.compose("start", "redis")
     runtime = _runtime(stack.ports.redis_url)
-    wait_until(runtime.store.ping, timeout=30, message="Redis back")
+    wait_until(lambda: runtime.executor.run(queries.ping()), timeout=30, message="Redis back")
     record = runtime.store.get(job_id)
     assert record.state in ("waiting", "completed"), record.state
     if record.state == "waiting":

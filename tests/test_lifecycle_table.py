@@ -101,7 +101,7 @@ def _in(runtime: Runtime, state: State) -> str:
     if state is State.WAITING:
         return job_id
     if state is State.CANCELLED:
-        runtime.store.cancel(job_id)
+        runtime.jobs.cancel(job_id)
         return job_id
     assert len(_claim(runtime, job_id).fetched) == 1
     if state is State.CLAIMED:
@@ -150,7 +150,7 @@ def _apply(runtime: Runtime, operation: Operation, job_id: str) -> None:
         released = transitions.Released(f"{job_id}.{generation}", job_id, generation)
         assert runtime.executor.run(transitions.release(WORKER, _queue(job_id), [released])) == 1
     elif operation is Operation.CANCEL:
-        store.cancel(job_id)
+        runtime.jobs.cancel(job_id)
     elif operation is Operation.MANUAL_RETRY:
         store.retry(job_id)
     elif operation is Operation.RECOVER_LOST:

@@ -236,7 +236,7 @@ def _finished_job(runtime: Runtime, state: str) -> str:
     parser = SubmissionParser(runtime.job_types)
     job_id = runtime.jobs.submit(parser.parse({"type": "dummy"}, now_ms=now_ms())).job_id
     if state == "cancelled":
-        runtime.store.cancel(job_id)
+        runtime.jobs.cancel(job_id)
         return job_id
     start_job(runtime, job_id, WORKER_ID)
     runtime.client.hset(keys.job_effects(job_id), "send", '{"status": "done"}')

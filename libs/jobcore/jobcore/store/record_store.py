@@ -4,7 +4,7 @@ the executor, and is one round trip unless it says otherwise."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from typing import Any
 
 from jobcore.clock import now_ms
@@ -73,11 +73,6 @@ class RecordStore:
     def set_progress(self, job_id: str, worker_id: str, progress: int) -> bool:
         return self.executor.run(transitions.set_progress(job_id, worker_id, progress))
 
-    def cancel(self, job_id: str) -> JobRecord:
-        """Cancel a pending job; two round trips (the transition, then the record)."""
-        self.executor.run(transitions.cancel(job_id, now_ms()))
-        return self.get(job_id)
-
     def retry(
         self,
         job_id: str,
@@ -128,13 +123,3 @@ class RecordStore:
     def list(self, state: str | None, job_type: str | None, limit: int, cursor: int | None) -> Page:
         """Newest first from the indexes matching the filters; two round trips."""
         return self.executor.run(queries.page(state, job_type, limit, cursor))
-
-    def stats(self, job_types: Sequence[str], queues: Sequence[str]) -> dict[str, Any]:
-        """Counts per state and type, each queue's depth, delayed and dead letters."""
-        return self.executor.run(queries.stats(job_types, queues))
-
-    def ready_depth(self, queue: str) -> int:
-        return self.executor.run(queries.ready_depth(queue))
-
-    def ping(self) -> bool:
-        return self.executor.run(queries.ping())

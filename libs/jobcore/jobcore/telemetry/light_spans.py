@@ -40,19 +40,19 @@ class _Recorder:
         self.processor = provider._active_span_processor
 
 
-_recorder_of: tuple[trace.TracerProvider, _Recorder | None] | None = None
+_recorder_of: tuple[trace.TracerProvider, _Recorder | trace.Tracer] | None = None
 
 
-def _recorder(provider: trace.TracerProvider) -> _Recorder | None:
-    """``provider``'s recorder; ``None`` when it is not the SDK's (spans then come from the
-    provider's own tracer)."""
+def _recorder(provider: trace.TracerProvider) -> _Recorder | trace.Tracer:
+    """``provider``'s recorder, or its own tracer when it is not the SDK's; remembered per
+    provider (the SDK's ``get_tracer`` builds two scope objects and resets a warnings filter
+    on every call)."""
     global _recorder_of
     cached = _recorder_of
     if cached is not None and cached[0] is provider:
         return cached[1]
-    found = None
-    if isinstance(provider, TracerProvider):
-        found = _Recorder(provider, provider.get_tracer(TRACER_NAME))
+    tracer = provider.get_tracer(TRACER_NAME)
+    found = _Recorder(provider, tracer) if isinstance(provider, TracerProvider) else tracer
     _recorder_of = (provider, found)
     return found
 
@@ -178,8 +178,8 @@ def start_span(
     light when the SDK records it."""
     provider = provider or trace.get_tracer_provider()
     recorder = _recorder(provider)
-    if recorder is None:
-        return provider.get_tracer(TRACER_NAME).start_span(
+    if not isinstance(recorder, _Recorder):
+        return recorder.start_span(
             name, context=context, kind=kind, attributes=attributes, links=links
         )
     parent: SpanContext | None = trace.get_current_span(context).get_span_context()

@@ -39,7 +39,6 @@ W3C = TraceContextTextMapPropagator()
 _HEX = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 _configured_pid: int | None = None
 _provider: TracerProvider | None = None
-_tracer_of: tuple[trace.TracerProvider, trace.Tracer] | None = None
 
 
 def configure_tracing(service_name: str, environ: Mapping[str, str] | None = None) -> None:
@@ -91,22 +90,6 @@ def shutdown_tracing() -> None:
     if _provider is not None and _configured_pid == os.getpid():
         _provider.force_flush()
         _provider.shutdown()
-
-
-def tracer() -> trace.Tracer:
-    """Jobcore's tracer from the current provider.
-
-    Remembered per provider: the SDK's ``get_tracer`` builds two scope objects and resets a
-    warnings filter on every call, a measurable share of a request's CPU.
-    """
-    global _tracer_of
-    provider = trace.get_tracer_provider()
-    cached = _tracer_of
-    if cached is not None and cached[0] is provider:
-        return cached[1]
-    found = provider.get_tracer(TRACER_NAME)
-    _tracer_of = (provider, found)
-    return found
 
 
 def traceparent_of(span_context: trace.SpanContext) -> str:
