@@ -17,6 +17,7 @@ from jobcore.intake.submission import Submission, SubmissionParser
 from jobcore.jobs import Accepted
 from jobcore.runtime import Runtime
 from jobcore.settings import Settings
+from jobcore.store.calls import Operation
 
 
 class SubmitFlow:
@@ -41,12 +42,17 @@ class SubmitFlow:
         )
         return cls(runtime, parser, QueueAdmission.from_settings(settings))
 
+    def admitted(self, body: Any, header_key: str | None) -> Operation[Submission]:
+        """The body parsed and checked, and its queue admitted (a depth read at most)."""
+        submission = self.parser.parse(body, header_key, now_ms=now_ms())
+        if self.admission is not None:
+            yield from self.admission.check(submission.spec.queue)
+        return submission
+
     def submit(
         self, body: Any, *, header_key: str | None = None, namespace: str = CLIENT_NAMESPACE
     ) -> Accepted:
-        submission = self.parser.parse(body, header_key, now_ms=now_ms())
-        if self.admission is not None:
-            self.runtime.executor.run(self.admission.check(submission.spec.queue))
+        submission = self.runtime.executor.run(self.admitted(body, header_key))
         return self.runtime.jobs.submit(submission, namespace=namespace)
 
     async def submit_on_loop(
@@ -58,7 +64,5 @@ class SubmitFlow:
         namespace: str = CLIENT_NAMESPACE,
     ) -> Accepted:
         """``submit`` on an event loop: the same checks, Redis awaited through ``jobs``."""
-        submission: Submission = self.parser.parse(body, header_key, now_ms=now_ms())
-        if self.admission is not None:
-            await jobs.executor.run(self.admission.check(submission.spec.queue))
+        submission = await jobs.executor.run(self.admitted(body, header_key))
         return await jobs.submit(submission, namespace=namespace)
