@@ -25,10 +25,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
 from jobcore.settings import Settings
+from jobcore_api.request_body import BODY_CUT_SHORT
 
-#: Set in a request's ASGI scope when its connection closed before its body arrived whole:
-#: what the app read of it is not the body the client meant (``request_body``).
-BODY_CUT_SHORT = "jobcore.body_cut_short"
 #: Most bytes of a request line and headers (gunicorn's own limits come to about 8 KiB
 #: per field and 100 fields; this keeps a request's head well within one read buffer).
 MAX_HEAD_BYTES = 64 * 1024

@@ -18,10 +18,12 @@ from falcon.asgi import Request, Response
 from jobcore.errors import InvalidRequest, Problem
 from jobcore.intake.schema_messages import names
 from jobcore.intake.strict_json import parse_strict
-from jobcore_api.asgi_worker import BODY_CUT_SHORT
 from jobcore_api.problems import problem
 from jobcore_api.routes import route_for
 
+#: Set in a request's ASGI scope by the server's protocol (``asgi_worker``) when its
+#: connection closed before its body arrived whole: what was read is not the body meant.
+BODY_CUT_SHORT = "jobcore.body_cut_short"
 #: Bytes read from a chunked body per call.
 READ_CHUNK = 64 * 1024
 #: A body that asks for nothing: empty, blank, or an empty JSON object.

@@ -18,11 +18,11 @@ import re
 
 #: The JSON Schema format of an e-mail address in Jobcore's payloads.
 EMAIL_FORMAT = "idn-email"
-#: Longest address, in characters (RFC 5321's path limit less the brackets).
 #: A value that goes into an e-mail header field (a subject, a name): one line. Not ``$`` at
 #: the end: Python's ``$`` also matches before a final newline; "nothing follows" reads the
 #: same in Python and in ECMA-262 (the regex dialect of JSON Schema and OpenAPI).
 HEADER_TEXT_PATTERN = r"^[^\r\n]*(?![\s\S])"
+#: Longest address, in characters (RFC 5321's path limit less the brackets).
 MAX_ADDRESS = 254
 #: Longest local part, in bytes of UTF-8.
 MAX_LOCAL_BYTES = 64
