@@ -116,10 +116,15 @@ def test_a_script_redis_forgot_is_loaded_again_and_runs_once(runtime, settings):
 def test_a_replicated_call_without_required_replicas_sends_no_wait(runtime, settings):
     key = f"async-{uuid.uuid4()}"
 
+    def waits() -> int:
+        return int(runtime.client.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
+
     async def body(executor: AsyncExecutor) -> Any:
         return await executor.run(single(replicated(commands(("INCR", key)))))
 
+    before = waits()
     assert _on_loop(settings, body) == [1]
+    assert waits() == before
 
 
 def test_a_confirmed_round_counts_replicas_and_loads_lacking_scripts(runtime, settings):
