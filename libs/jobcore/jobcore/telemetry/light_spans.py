@@ -5,7 +5,8 @@ The SDK's span takes a lock per attribute, bounds and cleans every value, checks
 ended on every call and copies itself into a ``ReadableSpan`` when it ends: 24-30 µs to
 start, name and end one here (one thread, the batch processor on), against 10-14 µs for
 ``LightSpan``, which keeps plain lists and a dict and hands the span processors one
-``ReadableSpan`` when it ends. Sampling, ids, resource, scope and processors are the SDK
+``ReadableSpan`` when it ends (in ``make bench``'s worker profile: spans 13.1 → 5.5 % of the
+samples, 428 → 374 µs per job). Sampling, ids, resource, scope and processors are the SDK
 provider's own (``tracing.configure_tracing``); every other span (an instrumentation's, a
 job's own) is still the SDK's.
 """
