@@ -4,6 +4,8 @@ scripts as the synchronous path, with the same answers and errors."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -24,6 +26,7 @@ from jobcore.store.async_executor import AsyncExecutor
 from jobcore.store.calls import commands, replicated, single
 from jobcore.store.connection import connect_async
 from jobcore.store.replication import ReplicaAck
+from jobcore_devstack.redis_server import RedisServer
 
 T = TypeVar("T")
 
@@ -172,14 +175,16 @@ def test_calls_made_in_one_loop_turn_share_one_pipeline_and_keep_their_own_repli
     job = new_job("default")
 
     async def body(executor: AsyncExecutor) -> Any:
+        # Each pipeline takes one connection from the pool.
         pipelines = []
-        made = executor.client.pipeline
+        pool = executor.client.connection_pool
+        taken = pool.get_connection
 
-        def counted(*args: Any, **kwargs: Any) -> Any:
+        async def counted(*args: Any, **kwargs: Any) -> Any:
             pipelines.append(1)
-            return made(*args, **kwargs)
+            return await taken(*args, **kwargs)
 
-        executor.client.pipeline = counted  # type: ignore[method-assign]
+        pool.get_connection = counted  # type: ignore[method-assign]
         calls = [executor.run(single(commands(("INCR", key)))) for _ in range(20)]
         calls.append(executor.run(single(commands(("INCR", wrong)))))
         # A script Redis lacks: loaded, then sent again, without disturbing the others.
@@ -191,6 +196,36 @@ def test_calls_made_in_one_loop_turn_share_one_pipeline_and_keep_their_own_repli
     assert sorted(r[0] for r in results[:20]) == list(range(1, 21))
     assert isinstance(results[20], redis.ResponseError) and "WRONGTYPE" in str(results[20])
     assert results[21].outcome == "created"
-    # One pipeline for the turn, one more for the script sent again.
-    assert pipelines == 2
+    # One pipeline for the turn, then the script's SCRIPT LOAD and its call sent again.
+    assert pipelines == 3
     assert runtime.jobs.get(job.id).state == "waiting"
+
+
+def test_replies_cut_off_by_the_timeout_never_answer_a_later_call(tmp_path, settings):
+    """A Redis that pauses past the timeout fails the calls waiting on it; the replies it
+    sends once it resumes must not be read as the answers of the calls made after."""
+    server = RedisServer(tmp_path / "paused").start()
+    try:
+        paused = replace(settings, redis_url=server.url, redis_timeout=0.3)
+
+        async def body(executor: AsyncExecutor) -> Any:
+            async def echo(text: str) -> Any:
+                return await executor.run(single(commands(("ECHO", text))))
+
+            await echo("warm")  # the pool holds a connection
+            os.kill(server.process.pid, signal.SIGSTOP)
+            try:
+                cut_off = await asyncio.gather(
+                    *(echo(f"cut-{i}") for i in range(10)), return_exceptions=True
+                )
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            await asyncio.sleep(0.2)  # the paused Redis has answered the cut-off calls by now
+            after = await asyncio.gather(*(echo(f"after-{i}") for i in range(10)))
+            return cut_off, after
+
+        cut_off, after = _on_loop(paused, body)
+    finally:
+        server.stop()
+    assert all(isinstance(r, StoreUnavailable) for r in cut_off), cut_off
+    assert [r[0] for r in after] == [f"after-{i}" for i in range(10)]

@@ -19,6 +19,7 @@ from jobcore.store.async_executor import AsyncExecutor
 from jobcore.store.connection import connect_async
 from jobcore.store.replication import ReplicaAck
 from jobcore.submit_flow import SubmitFlow
+from jobcore.telemetry.tracing import redis_commands_traced
 from jobcore_api import auth, observability, openapi, problems, resources
 from jobcore_api.query_parameters import QueryParameterCheck
 from jobcore_api.request_body import NoBodyCheck
@@ -28,7 +29,11 @@ from jobcore_api.routes import ROUTES
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> falcon.asgi.App:
     settings = settings or Settings.from_env()
     runtime = runtime or build_runtime(settings, job_types=load_job_types(settings.job_modules))
-    executor = AsyncExecutor(connect_async(settings), ReplicaAck.from_settings(settings))
+    executor = AsyncExecutor(
+        connect_async(settings),
+        ReplicaAck.from_settings(settings),
+        traced_commands=redis_commands_traced(),
+    )
     jobs = AsyncJobs(runtime.jobs.operations, executor)
     flow = SubmitFlow.for_runtime(runtime, settings)
     api_keys = auth.parse_api_keys(settings.api_keys)

@@ -6,9 +6,14 @@ synchronous executor runs; only the waiting differs."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
+import math
+from typing import Any, NamedTuple, TypeVar
 
 import redis.asyncio
+from hiredis import pack_command
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobcore.errors import NotReplicated
 from jobcore.store.calls import Call, Operation
@@ -17,6 +22,14 @@ from jobcore.store.executor import Round
 from jobcore.store.replication import NO_REPLICAS, ReplicaAck
 
 T = TypeVar("T")
+
+
+class _Waiting(NamedTuple):
+    """One caller's commands in the next pipeline, packed, and where its replies go."""
+
+    commands: tuple[tuple[Any, ...], ...]
+    packed: bytes
+    future: asyncio.Future[list[Any]]
 
 
 class AsyncExecutor:
@@ -30,10 +43,18 @@ class AsyncExecutor:
     script Redis lacked, affects no other call of the pipeline.
     """
 
-    def __init__(self, client: redis.asyncio.Redis, replica_ack: ReplicaAck = NO_REPLICAS) -> None:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        replica_ack: ReplicaAck = NO_REPLICAS,
+        *,
+        traced_commands: bool = False,
+    ) -> None:
         self.client = client
         self.replica_ack = replica_ack
-        self._waiting: list[tuple[tuple[tuple[Any, ...], ...], asyncio.Future[list[Any]]]] = []
+        #: Send through redis-py's pipeline, which Redis command tracing instruments.
+        self.traced_commands = traced_commands
+        self._waiting: list[_Waiting] = []
         self._flushes: set[asyncio.Task[None]] = set()
 
     async def run(self, operation: Operation[T]) -> T:
@@ -68,11 +89,13 @@ class AsyncExecutor:
 
     async def _send(self, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
         """The replies to ``commands`` (errors as values), sent in this loop turn's pipeline."""
+        # Packed here (by hiredis, in C), so a command that cannot be sent fails its caller only.
+        packed = b"".join([pack_command(command) for command in commands])
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
         if not self._waiting:
             loop.call_soon(self._flush_later)
-        self._waiting.append((commands, future))
+        self._waiting.append(_Waiting(commands, packed, future))
         return await future
 
     def _flush_later(self) -> None:
@@ -81,27 +104,75 @@ class AsyncExecutor:
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
 
-    async def _flush(
-        self, waiting: list[tuple[tuple[tuple[Any, ...], ...], asyncio.Future[list[Any]]]]
-    ) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for commands, _future in waiting:
-            for command in commands:
-                pipe.execute_command(*command)
+    async def _flush(self, waiting: list[_Waiting]) -> None:
         try:
-            replies = await pipe.execute(raise_on_error=False)
+            if self.traced_commands:
+                replies = await self._through_pipeline(waiting)
+            else:
+                replies = await self._exchange(
+                    b"".join([w.packed for w in waiting]),
+                    [command[0] for w in waiting for command in w.commands],
+                )
         except Exception as exc:
-            for _commands, future in waiting:
-                if not future.done():
-                    future.set_exception(exc)
+            for w in waiting:
+                if not w.future.done():
+                    w.future.set_exception(exc)
             return
         except BaseException:
             # Cancelled (the server stopping): so are the calls waiting on it.
-            for _commands, future in waiting:
-                future.cancel()
+            for w in waiting:
+                w.future.cancel()
             raise
         at = 0
-        for commands, future in waiting:
-            if not future.done():
-                future.set_result(replies[at : at + len(commands)])
-            at += len(commands)
+        for w in waiting:
+            if not w.future.done():
+                w.future.set_result(replies[at : at + len(w.commands)])
+            at += len(w.commands)
+
+    async def _through_pipeline(self, waiting: list[_Waiting]) -> list[Any]:
+        """``_exchange`` by redis-py's pipeline, for its instrumentation to trace."""
+        pipe = self.client.pipeline(transaction=False)
+        for w in waiting:
+            for command in w.commands:
+                pipe.execute_command(*command)
+        return await pipe.execute(raise_on_error=False)
+
+    async def _exchange(self, packed: bytes, names: list[str]) -> list[Any]:
+        """The replies to the commands ``packed`` (named ``names``), sent in one write on
+        one pooled connection, each error reply as its value: what redis-py's pipeline does,
+        without its packing in Python and its bookkeeping per command. A dropped connection
+        is retried as the client's other calls are (``connection.connect_async``)."""
+        pool = self.client.connection_pool
+        connection: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            return await connection.retry.call_with_retry(
+                lambda: self._send_and_read(connection, packed, names),
+                lambda _error: connection.disconnect(),
+            )
+        finally:
+            await pool.release(connection)
+
+    async def _send_and_read(
+        self, connection: AbstractConnection, packed: bytes, names: list[str]
+    ) -> list[Any]:
+        await connection.send_packed_command(packed)
+        callbacks = self.client.response_callbacks
+        replies: list[Any] = []
+        try:
+            # One deadline for all the replies (one timer, not one per reply).
+            async with asyncio.timeout(connection.socket_timeout):
+                for name in names:
+                    try:
+                        reply = await connection.read_response(timeout=math.inf)
+                    except ResponseError as error:
+                        replies.append(error)
+                        continue
+                    callback = callbacks.get(name)
+                    replies.append(reply if callback is None else callback(reply))
+        except BaseException as exc:
+            # Replies left unread would answer the connection's next caller: close it.
+            await connection.disconnect(nowait=True)
+            if isinstance(exc, TimeoutError):
+                raise RedisTimeoutError("Timeout reading from Redis") from None
+            raise
+        return replies

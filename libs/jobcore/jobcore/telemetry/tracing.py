@@ -85,6 +85,14 @@ def _instrument_redis(provider: TracerProvider) -> None:
         instrumentor.instrument(tracer_provider=provider)
 
 
+def redis_commands_traced() -> bool:
+    """Whether Redis commands get CLIENT spans (``JOBCORE_TRACE_REDIS``): the instrumentation
+    traces redis-py's own call paths, so a lean path of Jobcore's must step aside for it."""
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    return bool(RedisInstrumentor().is_instrumented_by_opentelemetry)
+
+
 def shutdown_tracing() -> None:
     """Export what is buffered and stop; Dramatiq workers leave by ``os._exit`` (no atexit)."""
     if _provider is not None and _configured_pid == os.getpid():
