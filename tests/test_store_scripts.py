@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 from unittest import mock
 
 import dramatiq
 import pytest
 import redis
+from dramatiq.middleware import Middleware
 
-from jobcore.broker import MessageSender, build_broker
+from jobcore.broker import MessageSender, build_broker, encoded_job_message, job_message
 from jobcore.settings import Settings
 from jobcore.store import keys, scripts
 
@@ -66,22 +68,23 @@ def test_a_prepared_message_is_the_message_dramatiqs_broker_would_enqueue(redis_
     client = redis.Redis.from_url(redis_server.url)
     fixed = uuid.UUID("00000000-0000-4000-8000-000000000001")
     prepared_queue, enqueued_queue = "prepared-test", "enqueued-test"
+    traceparent = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
     with mock.patch("jobcore.broker.uuid4", return_value=fixed):
         prepared = MessageSender(broker).prepare(
             "job-1",
             "dummy",
             prepared_queue,
             3,
-            traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01",
+            traceparent=traceparent,
         )
-    assert prepared is not None
+    assert prepared.message is None, "no middleware listens: no message object is built"
     ready = prepared.ready
     assert (ready.queue_key, ready.messages_key) == (
         keys.ready_queue(prepared_queue),
         keys.messages(prepared_queue),
     )
     # Dramatiq's own enqueue of the same message, with its random id fixed to the same value.
-    same = prepared.message.copy(queue_name=enqueued_queue)
+    same = job_message("job-1", "dummy", enqueued_queue, 3, traceparent=traceparent)
     with mock.patch("dramatiq.brokers.redis.uuid4", return_value=fixed):
         broker.enqueue(same)
     assert client.lrange(keys.ready_queue(enqueued_queue), 0, -1) == [str(fixed).encode()]
@@ -93,3 +96,38 @@ def test_a_prepared_message_is_the_message_dramatiqs_broker_would_enqueue(redis_
         "message_timestamp": 0,
     }
     assert ready.message_id == str(fixed) == theirs.options["redis_message_id"]
+
+
+@pytest.mark.parametrize("traceparent", ["", "00-" + "1" * 32 + "-" + "2" * 16 + "-01"])
+def test_an_encoded_job_message_is_dramatiqs_encoding_byte_for_byte(traceparent):
+    message = job_message("job-1", "dummy", "default", 2, traceparent=traceparent)
+    message = message.copy(options={"redis_message_id": "r-1"})
+    assert message.encode() == encoded_job_message(
+        "job-1",
+        "dummy",
+        "default",
+        2,
+        traceparent=traceparent,
+        redis_message_id="r-1",
+        timestamp_ms=message.message_timestamp,
+    )
+
+
+def test_middleware_listening_for_enqueues_sees_each_prepared_message(redis_server):
+    seen: list[tuple[str, str]] = []
+
+    class Listening(Middleware):
+        def before_enqueue(self, broker: Any, message: Any, delay: Any) -> None:
+            seen.append(("before", message.message_id))
+            message.options["added"] = "by middleware"
+
+        def after_enqueue(self, broker: Any, message: Any, delay: Any) -> None:
+            seen.append(("after", message.message_id))
+
+    broker = build_broker(Settings(redis_url=redis_server.url))
+    broker.add_middleware(Listening())
+    sender = MessageSender(broker)
+    prepared = sender.prepare("job-2", "dummy", "default", 1)
+    sender.prepared_sent(prepared)
+    assert seen == [("before", "job-2"), ("after", "job-2")]
+    assert dramatiq.Message.decode(prepared.ready.body).options["added"] == "by middleware"

@@ -20,7 +20,9 @@ import redis
 import structlog
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.encoder import JSONEncoder
 from dramatiq.errors import ConnectionClosed
+from dramatiq.middleware import Middleware
 
 from jobcore.clock import now_ms
 from jobcore.errors import StoreUnavailable
@@ -411,10 +413,20 @@ def build_broker(settings: Settings) -> JobcoreRedisBroker:
 @dataclass(frozen=True)
 class PreparedMessage:
     """A message encoded for the record store to write in the same script that creates the
-    record (``ready``), and the message itself for the broker's middleware."""
+    record (``ready``), and the message itself for the broker's middleware (``None`` when
+    no middleware listens for enqueues, so none was built)."""
 
     ready: ReadyMessage
-    message: dramatiq.Message[Any]
+    message: dramatiq.Message[Any] | None
+
+
+def _job_options(generation: int, traceparent: str, redis_message_id: str) -> dict[str, Any]:
+    options: dict[str, Any] = {GENERATION_OPTION: generation}
+    if traceparent:
+        options[TRACEPARENT_OPTION] = traceparent
+    if redis_message_id:
+        options["redis_message_id"] = redis_message_id
+    return options
 
 
 def job_message(
@@ -429,18 +441,48 @@ def job_message(
     """The message that starts one generation of a job: its id is the job id, its payload
     stays in the record. ``redis_message_id`` is the Redis broker's own id for a message
     Jobcore writes itself (``MessageSender.prepare``); the broker sets it otherwise."""
-    options: dict[str, Any] = {GENERATION_OPTION: generation}
-    if traceparent:
-        options[TRACEPARENT_OPTION] = traceparent
-    if redis_message_id:
-        options["redis_message_id"] = redis_message_id
     return dramatiq.Message(
         queue_name=queue,
         actor_name=actor_name,
         args=(),
         kwargs={},
-        options=options,
+        options=_job_options(generation, traceparent, redis_message_id),
         message_id=job_id,
+    )
+
+
+def encoded_job_message(
+    job_id: str,
+    actor_name: str,
+    queue: str,
+    generation: int,
+    *,
+    traceparent: str = "",
+    redis_message_id: str = "",
+    timestamp_ms: int | None = None,
+) -> bytes:
+    """``job_message(...).encode()`` with Dramatiq's JSON encoder, byte for byte, without
+    building the message (``Message.asdict`` walks the dataclass's fields: about 5 % of a
+    ``POST /jobs``'s CPU, measured by profiling the API under load)."""
+    return json.dumps(
+        {
+            "queue_name": queue,
+            "actor_name": actor_name,
+            "args": [],
+            "kwargs": {},
+            "options": _job_options(generation, traceparent, redis_message_id),
+            "message_id": job_id,
+            "message_timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
+        },
+        separators=(",", ":"),
+    ).encode("utf-8")
+
+
+def _listens_for_enqueues(middleware: Any) -> bool:
+    kind = type(middleware)
+    return (
+        kind.before_enqueue is not Middleware.before_enqueue
+        or kind.after_enqueue is not Middleware.after_enqueue
     )
 
 
@@ -455,8 +497,29 @@ class MessageSender:
     def prepare(
         self, job_id: str, actor_name: str, queue: str, generation: int, *, traceparent: str = ""
     ) -> PreparedMessage:
-        """The message of a new job, encoded as Dramatiq's Redis broker would enqueue it."""
+        """The message of a new job, encoded as Dramatiq's Redis broker would enqueue it.
+
+        The message object is built only for middleware that listens for enqueues (the
+        API's broker has none) or an encoder other than Dramatiq's JSON one."""
         redis_message_id = str(uuid4())
+        ready_keys = {
+            "queue_key": keys.ready_queue(queue, self.broker.namespace),
+            "messages_key": keys.messages(queue, self.broker.namespace),
+            "wake_key": keys.wake(queue, self.broker.namespace),
+        }
+        plain = type(dramatiq.get_encoder()) is JSONEncoder
+        if plain and not any(_listens_for_enqueues(m) for m in self.broker.middleware):
+            body = encoded_job_message(
+                job_id,
+                actor_name,
+                queue,
+                generation,
+                traceparent=traceparent,
+                redis_message_id=redis_message_id,
+            )
+            return PreparedMessage(
+                ReadyMessage(message_id=redis_message_id, body=body, **ready_keys), None
+            )
         message = job_message(
             job_id,
             actor_name,
@@ -466,15 +529,10 @@ class MessageSender:
             redis_message_id=redis_message_id,
         )
         self.broker.emit_before("enqueue", message, None)
-        ready = ReadyMessage(
-            queue_key=keys.ready_queue(queue, self.broker.namespace),
-            messages_key=keys.messages(queue, self.broker.namespace),
-            message_id=redis_message_id,
-            body=message.encode(),
-            wake_key=keys.wake(queue, self.broker.namespace),
-        )
+        ready = ReadyMessage(message_id=redis_message_id, body=message.encode(), **ready_keys)
         return PreparedMessage(ready, message)
 
     def prepared_sent(self, prepared: PreparedMessage) -> None:
         """Tell the broker's middleware a prepared message was enqueued with its record."""
-        self.broker.emit_after("enqueue", prepared.message, None)
+        if prepared.message is not None:
+            self.broker.emit_after("enqueue", prepared.message, None)
