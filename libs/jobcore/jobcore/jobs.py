@@ -27,7 +27,7 @@ from jobcore.store.record_store import (
     RecordStore,
     Skipped,
 )
-from jobcore.telemetry.metrics import JOBS_SUBMITTED
+from jobcore.telemetry.metrics import JOBS_SUBMITTED, series
 from jobcore.telemetry.producer_span import send_span
 from jobcore.telemetry.tracing import current_traceparent
 
@@ -348,4 +348,4 @@ class Jobs:
 def count_submitted(accepted: Accepted, submission: Submission) -> None:
     """Count an accepted submission (a replay is not a new job)."""
     if not accepted.duplicate:
-        JOBS_SUBMITTED.labels(type=submission.spec.name).inc()
+        series(JOBS_SUBMITTED, submission.spec.name).inc()

@@ -44,32 +44,8 @@ class _RequestHeaders(Getter[Request]):
 _HEADERS = _RequestHeaders()
 
 
-class _RequestMetrics:
-    """The request counter and histogram children by label values, looked up once each
-    (``labels()`` takes a lock and builds its key on every call)."""
-
-    def __init__(self) -> None:
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._durations: dict[tuple[str, str], Any] = {}
-
-    def record(self, route: str, method: str, status: int, seconds: float) -> None:
-        counter = self._counters.get((route, method, status))
-        if counter is None:
-            counter = metrics.API_REQUESTS.labels(route=route, method=method, status=str(status))
-            self._counters[(route, method, status)] = counter
-        counter.inc()
-        duration = self._durations.get((route, method))
-        if duration is None:
-            duration = metrics.API_REQUEST_DURATION.labels(route=route, method=method)
-            self._durations[(route, method)] = duration
-        duration.observe(seconds)
-
-
 class RequestTelemetry:
     """Falcon middleware: a SERVER span continuing the caller's W3C context, and metrics."""
-
-    def __init__(self) -> None:
-        self._metrics = _RequestMetrics()
 
     async def process_request(self, req: Request, resp: Response) -> None:
         req.context.telemetry_started = time.perf_counter()
@@ -100,7 +76,9 @@ class RequestTelemetry:
             return
         route = req.uri_template or UNMATCHED_ROUTE
         status = resp.status_code
-        self._metrics.record(route, req.method, status, time.perf_counter() - started)
+        metrics.series(metrics.API_REQUESTS, route, req.method, str(status)).inc()
+        elapsed = time.perf_counter() - started
+        metrics.series(metrics.API_REQUEST_DURATION, route, req.method).observe(elapsed)
         span = req.context.get("telemetry_span")
         if span is None:
             return

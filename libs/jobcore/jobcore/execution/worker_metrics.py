@@ -38,8 +38,6 @@ class JobMetrics(Middleware):
         self.port = port
         self.host = host
         self._started = threading.local()
-        #: Each series' child, looked up once (``labels`` costs more than the increment).
-        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._stop = threading.Event()
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -47,7 +45,7 @@ class JobMetrics(Middleware):
     # --- counting ------------------------------------------------------------------
 
     def attempt_started(self, job: JobContext) -> None:
-        self._series(metrics.JOBS_STARTED, job.type).inc()
+        metrics.series(metrics.JOBS_STARTED, job.type).inc()
         self._started.at = time.perf_counter()
 
     def attempt_ended(
@@ -55,30 +53,22 @@ class JobMetrics(Middleware):
     ) -> None:
         started_at = getattr(self._started, "at", None)
         self._started.at = None
-        self._series(metrics.JOB_OUTCOMES, job.type, outcome).inc()
+        metrics.series(metrics.JOB_OUTCOMES, job.type, outcome).inc()
         if started_at is None or outcome is AttemptOutcome.REQUEUED:
             return  # a requeue by shutdown is not an attempt
         succeeded = outcome is AttemptOutcome.COMPLETED
-        duration = self._series(
+        duration = metrics.series(
             metrics.JOB_DURATION, job.type, "succeeded" if succeeded else "failed"
         )
         duration.observe(time.perf_counter() - started_at)
         if succeeded:
-            self._series(metrics.JOBS_SUCCEEDED, job.type).inc()
+            metrics.series(metrics.JOBS_SUCCEEDED, job.type).inc()
             return
-        self._series(metrics.JOBS_FAILED, job.type).inc()
+        metrics.series(metrics.JOBS_FAILED, job.type).inc()
         if outcome is AttemptOutcome.RETRYING:
-            self._series(metrics.JOBS_RETRIED, job.type).inc()
+            metrics.series(metrics.JOBS_RETRIED, job.type).inc()
         else:
-            self._series(metrics.JOBS_DEAD_LETTERED, job.type).inc()
-
-    def _series(self, metric: Any, *labels: str) -> Any:
-        """``metric``'s child for ``labels`` (in the metric's label order)."""
-        key = (metric, labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+            metrics.series(metrics.JOBS_DEAD_LETTERED, job.type).inc()
 
     # --- the metrics port ----------------------------------------------------------
 

@@ -13,6 +13,7 @@ are not kept here: the API computes them once, at scrape time.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -23,6 +24,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from jobcore.model.states import AttemptOutcome
@@ -105,6 +107,20 @@ JOB_DURATION = Histogram(
 OUTCOMES = ("succeeded", "failed")
 
 
+_series: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
+
+
+def series(metric: MetricWrapperBase, *labels: str) -> Any:
+    """``metric``'s child for ``labels`` (in the metric's label order), looked up once per
+    process: ``labels()`` takes a lock and builds its key on every call, costing more than
+    the increment it serves."""
+    key = (metric, labels)
+    child = _series.get(key)
+    if child is None:
+        child = _series[key] = metric.labels(*labels)
+    return child
+
+
 def declare_job_types(names: list[str]) -> None:
     """Create every worker series at zero, so rates exist before a type's first job."""
     for name in names:
@@ -153,4 +169,5 @@ __all__ = [
     "declare_job_types",
     "exposition_registry",
     "render",
+    "series",
 ]
