@@ -13,7 +13,7 @@ import pytest
 import redis
 from dramatiq.middleware import Middleware
 
-from jobcore.broker import MessageSender, build_broker, encoded_job_message, job_message
+from jobcore.broker import MessageSender, build_broker, encode_message, job_message
 from jobcore.settings import Settings
 from jobcore.store import keys, scripts
 
@@ -102,14 +102,8 @@ def test_a_prepared_message_is_the_message_dramatiqs_broker_would_enqueue(redis_
 def test_an_encoded_job_message_is_dramatiqs_encoding_byte_for_byte(traceparent):
     message = job_message("job-1", "dummy", "default", 2, traceparent=traceparent)
     message = message.copy(options={"redis_message_id": "r-1"})
-    assert message.encode() == encoded_job_message(
-        "job-1",
-        "dummy",
-        "default",
-        2,
-        traceparent=traceparent,
-        redis_message_id="r-1",
-        timestamp_ms=message.message_timestamp,
+    assert message.encode() == encode_message(
+        "job-1", "dummy", "default", message.options, message.message_timestamp
     )
 
 

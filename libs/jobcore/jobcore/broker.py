@@ -441,36 +441,40 @@ def job_message(
     """The message that starts one generation of a job: its id is the job id, its payload
     stays in the record. ``redis_message_id`` is the Redis broker's own id for a message
     Jobcore writes itself (``MessageSender.prepare``); the broker sets it otherwise."""
+    options = _job_options(generation, traceparent, redis_message_id)
+    return _message(job_id, actor_name, queue, options)
+
+
+def _message(
+    job_id: str, actor_name: str, queue: str, options: dict[str, Any]
+) -> dramatiq.Message[Any]:
     return dramatiq.Message(
         queue_name=queue,
         actor_name=actor_name,
         args=(),
         kwargs={},
-        options=_job_options(generation, traceparent, redis_message_id),
+        options=options,
         message_id=job_id,
     )
 
 
-def encoded_job_message(
+def encode_message(
     job_id: str,
     actor_name: str,
     queue: str,
-    generation: int,
-    *,
-    traceparent: str = "",
-    redis_message_id: str = "",
+    options: dict[str, Any],
     timestamp_ms: int | None = None,
 ) -> bytes:
-    """``job_message(...).encode()`` with Dramatiq's JSON encoder, byte for byte, without
-    building the message (``Message.asdict`` walks the dataclass's fields: about 5 % of a
-    ``POST /jobs``'s CPU, measured by profiling the API under load)."""
+    """A job's message encoded with Dramatiq's JSON encoder, byte for byte, without building
+    it: ``Message.asdict`` walks the dataclass's fields, about 5 % of a ``POST /jobs``'s CPU
+    (measured by profiling the API under load)."""
     return json.dumps(
         {
             "queue_name": queue,
             "actor_name": actor_name,
             "args": [],
             "kwargs": {},
-            "options": _job_options(generation, traceparent, redis_message_id),
+            "options": options,
             "message_id": job_id,
             "message_timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
         },
@@ -502,6 +506,7 @@ class MessageSender:
         The message object is built only for middleware that listens for enqueues (the
         API's broker has none) or an encoder other than Dramatiq's JSON one."""
         redis_message_id = str(uuid4())
+        options = _job_options(generation, traceparent, redis_message_id)
         ready_keys = {
             "queue_key": keys.ready_queue(queue, self.broker.namespace),
             "messages_key": keys.messages(queue, self.broker.namespace),
@@ -509,25 +514,10 @@ class MessageSender:
         }
         plain = type(dramatiq.get_encoder()) is JSONEncoder
         if plain and not any(_listens_for_enqueues(m) for m in self.broker.middleware):
-            body = encoded_job_message(
-                job_id,
-                actor_name,
-                queue,
-                generation,
-                traceparent=traceparent,
-                redis_message_id=redis_message_id,
-            )
-            return PreparedMessage(
-                ReadyMessage(message_id=redis_message_id, body=body, **ready_keys), None
-            )
-        message = job_message(
-            job_id,
-            actor_name,
-            queue,
-            generation,
-            traceparent=traceparent,
-            redis_message_id=redis_message_id,
-        )
+            body = encode_message(job_id, actor_name, queue, options)
+            ready = ReadyMessage(message_id=redis_message_id, body=body, **ready_keys)
+            return PreparedMessage(ready, None)
+        message = _message(job_id, actor_name, queue, options)
         self.broker.emit_before("enqueue", message, None)
         ready = ReadyMessage(message_id=redis_message_id, body=message.encode(), **ready_keys)
         return PreparedMessage(ready, message)
