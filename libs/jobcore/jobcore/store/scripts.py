@@ -58,6 +58,10 @@ class LuaScript:
         return hashlib.sha1(self.source.encode()).hexdigest()
 
     @cached_property
+    def _slot_order(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return self.key_names, self.arg_names
+
+    @cached_property
     def _names(self) -> tuple[frozenset[str], frozenset[str]]:
         return frozenset(self.key_names), frozenset(self.arg_names)
 
@@ -69,16 +73,21 @@ class LuaScript:
     ) -> ScriptCall:
         """A call with every slot given by name; a missing or unknown name is a bug."""
         given = args or {}
-        key_names, arg_names = self._names
-        if keys.keys() != key_names or given.keys() != arg_names:
-            raise TypeError(
-                f"{self.name}.lua takes keys {self.key_names} and arguments {self.arg_names}; "
-                f"got {tuple(keys)} and {tuple(given)}"
-            )
         if rest_of_keys and self.rest_of_keys is None:
             raise TypeError(f"{self.name}.lua takes no list of keys")
-        ordered_keys = tuple(keys[name] for name in self.key_names) + rest_of_keys
-        return ScriptCall(self, ordered_keys, tuple(given[name] for name in self.arg_names))
+        if (tuple(keys), tuple(given)) != self._slot_order:
+            # Not the order of the header: check the names, each given once.
+            key_names, arg_names = self._names
+            if keys.keys() != key_names or given.keys() != arg_names:
+                raise TypeError(
+                    f"{self.name}.lua takes keys {self.key_names} and arguments "
+                    f"{self.arg_names}; got {tuple(keys)} and {tuple(given)}"
+                )
+            ordered_keys = tuple(keys[name] for name in self.key_names)
+            ordered_args = tuple(given[name] for name in self.arg_names)
+        else:
+            ordered_keys, ordered_args = tuple(keys.values()), tuple(given.values())
+        return ScriptCall(self, ordered_keys + rest_of_keys, ordered_args)
 
 
 def parse_header(text: str) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:

@@ -27,6 +27,8 @@ _FLAG_IS_REMOTE = 0x200
 _KV_CACHE_SIZE = 4096
 _KV_CACHE_TEXT = 64
 _kv_cache: dict[tuple[str, type, Any], bytes] = {}
+_field_cache: dict[tuple[bytes, str, type, Any], bytes] = {}
+_name_cache: dict[str, bytes] = {}
 _header_cache: dict[int, tuple[object, bytes]] = {}
 
 
@@ -92,7 +94,21 @@ def _key_value(key: str, value: Any) -> bytes:
 def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
     if not attributes:
         return b""
-    return b"".join(_field(tag, _key_value(k, v)) for k, v in attributes.items())
+    return b"".join([_attribute(tag, k, v) for k, v in attributes.items()])
+
+
+def _attribute(tag: bytes, key: str, value: Any) -> bytes:
+    """One ``KeyValue`` field under ``tag``, remembered whole when it repeats."""
+    kind = type(value)
+    cacheable = kind is bool or kind is int or (kind is str and len(value) <= _KV_CACHE_TEXT)
+    if cacheable:
+        found = _field_cache.get((tag, key, kind, value))
+        if found is not None:
+            return found
+    encoded = _field(tag, _key_value(key, value))
+    if cacheable and len(_field_cache) < _KV_CACHE_SIZE:
+        _field_cache[(tag, key, kind, value)] = encoded
+    return encoded
 
 
 def _flags(span_context: trace.SpanContext | None) -> bytes:
@@ -104,6 +120,23 @@ def _trace_state(state: trace.TraceState | None) -> str:
     return ",".join(f"{k}={v}" for k, v in state.items()) if state else ""
 
 
+#: ``Span.kind`` fields: SpanKind INTERNAL..CONSUMER are 0..4 in the SDK, 1..5 on the wire.
+_KINDS = {kind: b"\x30" + bytes((kind.value + 1,)) for kind in trace.SpanKind}
+#: ``Span.flags`` fields of a span whose parent is local (or absent) and remote.
+_LOCAL_FLAGS = b"\x85\x01" + _FIXED32(_FLAG_HAS_IS_REMOTE)
+_REMOTE_FLAGS = b"\x85\x01" + _FIXED32(_FLAG_HAS_IS_REMOTE | _FLAG_IS_REMOTE)
+
+
+def _name(name: str) -> bytes:
+    """A span's name field (names repeat: one per route or queue), remembered."""
+    found = _name_cache.get(name)
+    if found is None:
+        found = _text(b"\x2a", name)
+        if len(_name_cache) < _KV_CACHE_SIZE:
+            _name_cache[name] = found
+    return found
+
+
 def _encode_span(span: Any) -> bytes:
     """``Span``: trace_id 1, span_id 2, trace_state 3, parent_span_id 4, name 5, kind 6,
     start 7, end 8, attributes 9, dropped attributes 10, events 11, dropped events 12,
@@ -111,17 +144,24 @@ def _encode_span(span: Any) -> bytes:
     ctx = span.get_span_context()
     parent = span.parent
     parts = [
-        b"\x0a\x10" + ctx.trace_id.to_bytes(16, "big"),
-        b"\x12\x08" + ctx.span_id.to_bytes(8, "big"),
-        _text(b"\x1a", _trace_state(ctx.trace_state)),
-        b"\x22\x08" + parent.span_id.to_bytes(8, "big") if parent is not None else b"",
-        _text(b"\x2a", span.name),
-        # SpanKind INTERNAL..CONSUMER are 0..4 in the SDK, 1..5 on the wire.
-        b"\x30" + bytes((span.kind.value + 1,)),
-        b"\x39" + _FIXED64(span.start_time) if span.start_time else b"",
-        b"\x41" + _FIXED64(span.end_time) if span.end_time else b"",
-        _attributes(b"\x4a", span.attributes),
+        b"\x0a\x10"
+        + ctx.trace_id.to_bytes(16, "big")
+        + b"\x12\x08"
+        + ctx.span_id.to_bytes(8, "big")
     ]
+    if ctx.trace_state:
+        parts.append(_text(b"\x1a", _trace_state(ctx.trace_state)))
+    if parent is not None:
+        parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
+    parts.append(_name(span.name))
+    parts.append(_KINDS[span.kind])
+    if span.start_time:
+        parts.append(b"\x39" + _FIXED64(span.start_time))
+    if span.end_time:
+        parts.append(b"\x41" + _FIXED64(span.end_time))
+    attributes = span.attributes
+    if attributes:
+        parts.extend([_attribute(b"\x4a", k, v) for k, v in attributes.items()])
     if span.dropped_attributes:
         parts.append(b"\x50" + _varint(span.dropped_attributes))
     for event in span.events:
@@ -144,11 +184,15 @@ def _encode_span(span: Any) -> bytes:
         parts.append(b"\x70" + _varint(span.dropped_links))
     status = span.status
     if status is not None:
-        body = _text(b"\x12", status.description or "")
-        if status.status_code.value:
-            body += b"\x18" + _varint(status.status_code.value)
-        parts.append(_field(b"\x7a", body))
-    parts.append(b"\x85\x01" + _flags(parent))
+        code = status.status_code
+        if code is trace.StatusCode.UNSET and not status.description:
+            parts.append(b"\x7a\x00")
+        else:
+            body = _text(b"\x12", status.description or "")
+            if code.value:
+                body += b"\x18" + _varint(code.value)
+            parts.append(_field(b"\x7a", body))
+    parts.append(_REMOTE_FLAGS if parent is not None and parent.is_remote else _LOCAL_FLAGS)
     return b"".join(parts)
 
 
