@@ -10,8 +10,7 @@ worker). ``connect`` and ``connect_async`` take the same options from ``client_o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import redis
@@ -128,16 +127,28 @@ def _primary_options(target: SentinelTarget, options: dict[str, Any]) -> dict[st
     return primary
 
 
-@contextmanager
-def store_errors() -> Iterator[None]:
+class _StoreErrors:
+    """The block of ``store_errors``: stateless, so one serves every call (a class costs
+    about half a generator-based context manager, and every store operation enters one)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        if isinstance(exc, redis.RedisError):
+            translated = as_store_error(exc)
+            if translated is not exc:
+                raise translated from exc
+
+
+_STORE_ERRORS = _StoreErrors()
+
+
+def store_errors() -> AbstractContextManager[None]:
     """Turn redis-py's connection, timeout and refusal errors into ``StoreUnavailable``."""
-    try:
-        yield
-    except redis.RedisError as exc:
-        translated = as_store_error(exc)
-        if translated is exc:
-            raise
-        raise translated from exc
+    return _STORE_ERRORS
 
 
 def as_store_error(exc: redis.RedisError) -> Exception:
