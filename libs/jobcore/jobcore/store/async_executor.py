@@ -41,6 +41,11 @@ class AsyncExecutor:
     and a round trip of their own. Each call's replies are still its own, read by the same
     ``Round`` as the synchronous executor's; a call Redis answers with an error, or whose
     script Redis lacked, affects no other call of the pipeline.
+
+    The pipeline is written by hand on redis-py's pooled connection (``_exchange``): hiredis
+    packs the commands and one deadline covers all the replies. redis-py's own pipeline
+    packs in Python and arms a timer per reply; in ``make bench``'s profile of the API
+    under wrk its share of a ``POST /jobs`` went from 9.7 % to 4.6 % of the samples.
     """
 
     def __init__(
