@@ -7,8 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult, TraceIdRatioBased
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.util.types import Attributes
 
 
@@ -41,3 +47,33 @@ class DropUnparentedClientSpans(Sampler):
 
     def get_description(self) -> str:
         return "DropUnparentedClientSpans"
+
+
+class FollowParent(ParentBased):
+    """``ParentBased`` with its default delegates, deciding in one step: a span whose parent
+    (remote or local) is sampled is sampled, one whose parent is not is dropped, and
+    ``root`` decides for a span without a parent. (Every request and every job starts spans
+    with a parent; ``ParentBased`` looks its parent up twice and calls a delegate for it.)"""
+
+    def __init__(self, root: Sampler) -> None:
+        super().__init__(root)
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        parent = get_current_span(parent_context).get_span_context()
+        if parent is None or not parent.is_valid:
+            return self._root.should_sample(parent_context, trace_id, name, kind, attributes, links)
+        if parent.trace_flags.sampled:
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, parent.trace_state)
+        return SamplingResult(Decision.DROP, None, parent.trace_state)
+
+    def get_description(self) -> str:
+        return f"FollowParent{{root:{self._root.get_description()}}}"

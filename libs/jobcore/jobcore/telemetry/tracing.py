@@ -19,11 +19,10 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from jobcore.settings import ENV, parse_bool
-from jobcore.telemetry.sampling import DropUnparentedClientSpans
+from jobcore.telemetry.sampling import DropUnparentedClientSpans, FollowParent
 
 #: ``messaging.system`` of every message span.
 MESSAGING_SYSTEM = "dramatiq"
@@ -53,7 +52,7 @@ def configure_tracing(service_name: str, environ: Mapping[str, str] | None = Non
     env = os.environ if environ is None else environ
     resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service_name})
     provider = TracerProvider(
-        resource=resource, sampler=ParentBased(root=DropUnparentedClientSpans(_ratio(env)))
+        resource=resource, sampler=FollowParent(root=DropUnparentedClientSpans(_ratio(env)))
     )
     if any(env.get(name) for name in EXPORTER_ENDPOINT_VARS):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
