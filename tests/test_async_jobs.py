@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import pytest
 import redis
 from conftest import new_job
+from redis.asyncio.connection import AbstractConnection
 
 from jobcore.async_jobs import AsyncJobs
 from jobcore.clock import now_ms
@@ -167,7 +168,7 @@ def test_an_unreachable_redis_is_store_unavailable(settings):
 
 
 def test_calls_made_in_one_loop_turn_share_one_pipeline_and_keep_their_own_replies(
-    runtime, settings
+    runtime, settings, monkeypatch
 ):
     key, wrong = f"async-{uuid.uuid4()}", f"async-{uuid.uuid4()}"
     runtime.client.hset(wrong, "a", "1")
@@ -175,29 +176,31 @@ def test_calls_made_in_one_loop_turn_share_one_pipeline_and_keep_their_own_repli
     job = new_job("default")
 
     async def body(executor: AsyncExecutor) -> Any:
-        # Each pipeline takes one connection from the pool.
-        pipelines = []
-        pool = executor.client.connection_pool
-        taken = pool.get_connection
+        # Each pipeline is one write to Redis (connections also write their handshakes).
+        writes: list[bytes] = []
+        sent = AbstractConnection.send_packed_command
 
-        async def counted(*args: Any, **kwargs: Any) -> Any:
-            pipelines.append(1)
-            return await taken(*args, **kwargs)
+        async def counted(self: AbstractConnection, command: Any, *args: Any, **kw: Any) -> Any:
+            writes.append(command if isinstance(command, bytes) else b"".join(command))
+            return await sent(self, command, *args, **kw)
 
-        pool.get_connection = counted  # type: ignore[method-assign]
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
         calls = [executor.run(single(commands(("INCR", key)))) for _ in range(20)]
         calls.append(executor.run(single(commands(("INCR", wrong)))))
         # A script Redis lacks: loaded, then sent again, without disturbing the others.
         calls.append(executor.run(transitions.create(job)))
         results = await asyncio.gather(*calls, return_exceptions=True)
-        return results, len(pipelines)
+        return results, writes
 
-    results, pipelines = _on_loop(settings, body)
+    results, writes = _on_loop(settings, body)
     assert sorted(r[0] for r in results[:20]) == list(range(1, 21))
     assert isinstance(results[20], redis.ResponseError) and "WRONGTYPE" in str(results[20])
     assert results[21].outcome == "created"
-    # One pipeline for the turn, then the script's SCRIPT LOAD and its call sent again.
-    assert pipelines == 3
+    # One pipeline for the turn; then, once the script is loaded, its call sent again.
+    incr, evalsha = b"$4\r\nINCR\r\n", b"$7\r\nEVALSHA\r\n"
+    [turn] = [w for w in writes if incr in w]
+    assert turn.count(incr) == 21 and evalsha in turn
+    assert len([w for w in writes if evalsha in w]) == 2
     assert runtime.jobs.get(job.id).state == "waiting"
 
 

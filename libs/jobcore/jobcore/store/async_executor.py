@@ -61,6 +61,8 @@ class AsyncExecutor:
         self.traced_commands = traced_commands
         self._waiting: list[_Waiting] = []
         self._flushes: set[asyncio.Task[None]] = set()
+        #: Connections taken from the pool, each free for the next pipeline.
+        self._idle: list[AbstractConnection] = []
 
     async def run(self, operation: Operation[T]) -> T:
         """Drive ``operation`` to its result: one round trip per call it yields."""
@@ -148,14 +150,23 @@ class AsyncExecutor:
         without its packing in Python and its bookkeeping per command. A dropped connection
         is retried as the client's other calls are (``connection.connect_async``)."""
         pool = self.client.connection_pool
-        connection: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        if self._idle:
+            connection = self._idle.pop()
+        else:
+            connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            return await connection.retry.call_with_retry(
+            replies: list[Any] = await connection.retry.call_with_retry(
                 lambda: self._send_and_read(connection, packed, names),
                 lambda _error: connection.disconnect(),
             )
-        finally:
+        except BaseException:
             await pool.release(connection)
+            raise
+        # Kept for the next pipeline rather than given back: the pool's checkout (its lock,
+        # its check for unread replies) would cost as much as packing the commands. A
+        # connection is kept only after every reply was read; the pool still closes it.
+        self._idle.append(connection)
+        return replies
 
     async def _send_and_read(
         self, connection: AbstractConnection, packed: bytes, names: list[str]
