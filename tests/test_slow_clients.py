@@ -292,3 +292,14 @@ def test_expect_100_continue_is_answered_before_the_body_is_sent(http_api: str) 
             assert chunk, answer
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 202"), answer
+
+
+def test_requests_are_not_logged_one_by_one(guarded_api: ApiProcess) -> None:
+    """The metrics count and time requests: an access line each would be noise (and cost)."""
+    for _ in range(5):
+        assert _raw(
+            guarded_api.port,
+            b"GET /healthz?probe=access HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+    time.sleep(0.3)
+    assert "probe=access" not in guarded_api.log()

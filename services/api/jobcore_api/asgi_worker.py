@@ -243,10 +243,15 @@ class ApiWorker(UvicornWorker):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         # uvicorn's own lines (a malformed request, the connection limit, an app error) go
         # through the root logger's JSON renderer like every other line.
-        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        for name in ("uvicorn", "uvicorn.error"):
             logger = logging.getLogger(name)
             logger.handlers = []
             logger.propagate = True
+        # No access lines: uvicorn's protocol formats one per request whenever its logger
+        # has a handler anywhere up the tree, whatever its level.
+        access = logging.getLogger("uvicorn.access")
+        access.handlers = []
+        access.propagate = False
         # SIGTERM: stop accepting, let requests in flight finish for up to gunicorn's
         # graceful timeout, then close.
         self.config.timeout_graceful_shutdown = self.cfg.graceful_timeout
