@@ -458,6 +458,10 @@ def _message(
     )
 
 
+#: Dramatiq's JSON encoder's options, built once (``json.dumps`` builds one per call).
+_MESSAGE_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode_message(
     job_id: str,
     actor_name: str,
@@ -468,7 +472,7 @@ def encode_message(
     """A job's message encoded with Dramatiq's JSON encoder, byte for byte, without building
     it: ``Message.asdict`` walks the dataclass's fields, about 5 % of a ``POST /jobs``'s CPU
     (measured by profiling the API under load)."""
-    return json.dumps(
+    return _MESSAGE_JSON.encode(
         {
             "queue_name": queue,
             "actor_name": actor_name,
@@ -477,8 +481,7 @@ def encode_message(
             "options": options,
             "message_id": job_id,
             "message_timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
-        },
-        separators=(",", ":"),
+        }
     ).encode("utf-8")
 
 

@@ -80,8 +80,12 @@ def digest(key: str) -> str:
     return _hash128(key)
 
 
+#: Built once: ``json.dumps`` with options builds a new encoder per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def fingerprint(job_type: str, payload: Any, options: dict[str, Any]) -> str:
