@@ -162,3 +162,35 @@ def assert_completes(stack: dict, accepted: requests.Response, timeout: float = 
             return False
 
     wait_until(completed, timeout=timeout, interval=0.2, message=f"{url} to be completed")
+
+
+def test_a_submission_redis_did_not_answer_names_the_job_that_may_exist(tmp_path, smtp_sink):
+    """A create script sent to a Redis that then hangs may run once it resumes: the 503 says
+    so and names the job, and a retry with the same key gets that job, not a second one."""
+    server = RedisServer(tmp_path / "redis").start()
+    env = service_env(server.url, smtp_sink.url, tmp_path, JOBCORE_MAX_QUEUE_DEPTH="0")
+    api = LiveApi(env, tmp_path / "gunicorn.log").start()
+    stack = {"api": api}
+    try:
+        for _ in range(4):  # every API worker holds a live connection
+            assert post_job(stack, dummy())[0].status_code == 202
+        body = dummy(payload={"echo": "hung"}, idempotencyKey=f"hung-{new_job_id()}")
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            refused, elapsed = post_job(stack, body)
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        assert_unavailable(refused, elapsed)
+        problem = refused.json()
+        assert problem["mayExist"] is True and problem["jobId"], problem
+        assert "same idempotency key" in problem["detail"]
+        # The script was in Redis's socket when it paused: it ran once Redis resumed.
+        wait_until(lambda: ready(stack) == 200, timeout=10, message="readiness after SIGCONT")
+        written = requests.get(f"{api.url}/jobs/{problem['jobId']}", timeout=5)
+        assert written.status_code == 200 and written.json()["payload"] == {"echo": "hung"}
+        retried, _ = post_job(stack, body)
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["jobId"] == problem["jobId"] and retried.json()["duplicate"]
+    finally:
+        api.stop()
+        server.stop()

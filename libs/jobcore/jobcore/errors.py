@@ -160,6 +160,22 @@ class StoreUnavailable(JobcoreError):
     exit_code = EXIT_UNAVAILABLE
 
 
+class StoreUnreachable(StoreUnavailable):
+    """Redis could not be reached, or did not answer in time (HTTP 503): a write sent to it
+    may still have been made."""
+
+
+class SubmissionMayExist(StoreUnavailable):
+    """Redis did not answer a new job's create script in time: the job may exist (HTTP 503).
+    Retrying with the same idempotency key gets it if it does."""
+
+    title = "Submission not confirmed"
+
+    def __init__(self, job_id: str, cause: StoreUnavailable) -> None:
+        super().__init__(f"job {job_id} may exist: {cause}")
+        self.job_id = job_id
+
+
 class NotReplicated(StoreUnavailable):
     """Redis took a write, but fewer replicas than ``JOBCORE_MIN_REPLICAS_ACK`` confirmed it
     in time: a failover now could lose it, so it does not count yet (HTTP 503)."""

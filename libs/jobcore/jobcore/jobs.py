@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from jobcore.broker import MessageSender
 from jobcore.clock import now_ms
-from jobcore.errors import IdempotencyConflict, InvalidTransition, JobNotFound
+from jobcore.errors import (
+    IdempotencyConflict,
+    InvalidTransition,
+    JobNotFound,
+    StoreUnreachable,
+    SubmissionMayExist,
+)
 from jobcore.intake.idempotency import CLIENT_NAMESPACE, digest, fingerprint
 from jobcore.intake.listing import DEFAULT_PAGE_SIZE
 from jobcore.intake.submission import Submission
@@ -127,6 +134,7 @@ class JobOperations:
         self,
         submission: Submission,
         *,
+        job_id: str,
         namespace: str,
         trace_id: str,
         traceparent: str,
@@ -151,7 +159,7 @@ class JobOperations:
         state = State.DELAYED if delay_ms > 0 else State.WAITING
 
         job = NewJob(
-            id=new_job_id(),
+            id=job_id,
             job_type=spec.name,
             queue=spec.queue,
             # As submitted, keys in their order (canonical order is for fingerprints only).
@@ -284,10 +292,12 @@ class Jobs:
         traceparent: str = "",
     ) -> Accepted:
         """``record_and_send`` inside the job's PRODUCER span, whose ids the record keeps."""
-        with send_span(submission.spec.queue, submission.spec.name) as sent:
+        job_id = new_job_id()
+        with send_span(submission.spec.queue, submission.spec.name) as sent, may_exist(job_id):
             accepted = self.store.executor.run(
                 self.operations.record_and_send(
                     submission,
+                    job_id=job_id,
                     namespace=namespace,
                     trace_id=trace_id or sent.trace_id,
                     traceparent=traceparent or sent.traceparent,
@@ -343,6 +353,28 @@ class Jobs:
 
     def purge_dead(self, *, job_type: str | None = None, limit: int = BULK_LIMIT) -> int:
         return self.store.executor.run(self.operations.purge_dead(job_type=job_type, limit=limit))
+
+
+class _MayExist:
+    """The block of ``may_exist`` (a class: it wraps every submission)."""
+
+    __slots__ = ("job_id",)
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, StoreUnreachable):
+            raise SubmissionMayExist(self.job_id, exc) from exc
+
+
+def may_exist(job_id: str) -> AbstractContextManager[None]:
+    """A create script Redis did not answer (a timeout, a dropped connection) may have run:
+    ``SubmissionMayExist`` names the job for the client to look for, or retry with its key."""
+    return _MayExist(job_id)
 
 
 def count_submitted(accepted: Accepted, submission: Submission) -> None:

@@ -180,9 +180,9 @@ _RESPONSES: dict[str, dict[str, Any]] = {
     "Unavailable": _problem(
         "Redis is unreachable or full, the job's queue is deeper than "
         "JOBCORE_MAX_QUEUE_DEPTH, or fewer replicas than JOBCORE_MIN_REPLICAS_ACK confirmed "
-        "the write in time (then the job may exist: `jobId` names it and `mayExist` is "
-        "true); retry after Retry-After seconds (with the same idempotency key, for a "
-        "submission)",
+        "the write in time, or Redis did not answer a submission in time (then the job may "
+        "exist: `jobId` names it and `mayExist` is true); retry after Retry-After seconds "
+        "(with the same idempotency key, for a submission)",
         **{"Retry-After": _RETRY_AFTER},
     ),
 }

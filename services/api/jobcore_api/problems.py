@@ -18,6 +18,7 @@ from jobcore.errors import (
     NotReplicated,
     QueueFull,
     StoreUnavailable,
+    SubmissionMayExist,
     SubmissionNotConfirmed,
 )
 
@@ -120,6 +121,13 @@ def as_problem(error: JobcoreError) -> Problem:
                 "replica(s) confirmed it in time: it may exist, or be lost in a failover. Retry "
                 "with the same idempotency key to get this job if it exists (a retry without a "
                 "key may create a second job)"
+            )
+            extra.update(jobId=error.job_id, mayExist=True)
+        elif isinstance(error, SubmissionMayExist):
+            detail = (
+                f"Redis did not answer in time: job {error.job_id} may or may not have been "
+                "written. Retry with the same idempotency key to get this job if it exists (a "
+                "retry without a key may create a second job), or read it first"
             )
             extra.update(jobId=error.job_id, mayExist=True)
         elif isinstance(error, NotReplicated):

@@ -21,7 +21,7 @@ import redis.sentinel
 from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 
-from jobcore.errors import ConfigurationError, StoreUnavailable
+from jobcore.errors import ConfigurationError, StoreUnavailable, StoreUnreachable
 from jobcore.redis_url import SentinelTarget, is_sentinel_url, parse_sentinel_url
 from jobcore.settings import Settings
 
@@ -157,7 +157,7 @@ def as_store_error(exc: redis.RedisError) -> Exception:
     otherwise the error itself (a bug, or a script's own refusal)."""
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         # Includes a Sentinel naming no primary (mid-failover) and a demoted primary.
-        return StoreUnavailable(f"Redis is unreachable: {exc}")
+        return StoreUnreachable(f"Redis is unreachable: {exc}")
     if isinstance(exc, redis.exceptions.OutOfMemoryError | redis.exceptions.ReadOnlyError):
         # redis-py strips the "OOM"/"READONLY" prefix when it picks these classes.
         return StoreUnavailable(f"Redis refused the command: {exc}")
