@@ -194,3 +194,23 @@ def test_a_submission_redis_did_not_answer_names_the_job_that_may_exist(tmp_path
     finally:
         api.stop()
         server.stop()
+
+
+def test_after_a_failed_readiness_probe_the_metrics_show_redis_up_again(stack):
+    pid = stack["redis"].process.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        assert ready(stack) == 503
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    def store_up_series() -> list[str]:
+        text = requests.get(stack["api"].url + "/metrics", timeout=5).text
+        return [line for line in text.splitlines() if line.startswith("jobcore_store_up{")]
+
+    # The scrape itself reaches Redis: it says so, whichever API worker answers it.
+    wait_until(
+        lambda: store_up_series() == ['jobcore_store_up{kind="api"} 1.0'],
+        timeout=10,
+        message=f"jobcore_store_up back to 1 with no other series: {store_up_series()}",
+    )

@@ -12,6 +12,7 @@ import falcon.asgi
 
 from jobcore.async_jobs import AsyncJobs
 from jobcore.model.catalogue import load_job_types
+from jobcore.outages import set_process_kind
 from jobcore.runtime import Runtime, build_runtime
 from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import Settings
@@ -28,6 +29,7 @@ from jobcore_api.routes import ROUTES
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> falcon.asgi.App:
     settings = settings or Settings.from_env()
+    set_process_kind("api")
     runtime = runtime or build_runtime(settings, job_types=load_job_types(settings.job_modules))
     executor = AsyncExecutor(
         connect_async(settings),

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from jobcore.async_jobs import AsyncJobs
 from jobcore.errors import JobcoreError
+from jobcore.outages import StoreOutage
 from jobcore.presence import live
 from jobcore.telemetry import metrics
 from jobcore.telemetry.light_spans import start_span
@@ -27,6 +28,9 @@ from jobcore.telemetry.tracing import W3C
 UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 #: Route label of a request no route matched (the raw path would explode the label set).
 UNMATCHED_ROUTE = "unmatched"
+#: This API process's view of Redis, fed by readiness probes and scrapes: it logs an outage
+#: once and sets ``jobcore_store_up{kind="api"}`` (``jobcore.outages``).
+STORE_OUTAGE = StoreOutage("api")
 
 
 class _RequestHeaders(Getter[Request]):
@@ -109,8 +113,9 @@ class StoreGauges(Collector):
         self.reading = StoreReading()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        # The API's ``jobcore_store_up{kind="api"}`` is whether Redis answered this scrape;
-        # it is set here and shown with the process metrics (one family for every kind).
+        # ``jobcore_store_up{kind="api"}`` is whether Redis answered this scrape (a failed
+        # readiness probe sets it too, through ``STORE_OUTAGE``); it is shown with the process
+        # metrics, one family for every kind.
         up = metrics.STORE_UP.labels(kind="api")
         stats, processes = self.reading.stats, self.reading.processes
         if stats is None:
@@ -169,11 +174,15 @@ class MetricsResource:
     async def on_get(self, req: Request, resp: Response) -> None:
         resp.content_type = metrics.CONTENT_TYPE_LATEST
         reading = StoreReading()
+        began = STORE_OUTAGE.began()
         try:
             reading.stats = await self.jobs.stats()
             reading.processes = await self.jobs.executor.run(live(self.jobs.settings))
-        except JobcoreError:
+        except JobcoreError as exc:
             reading.stats = None
+            STORE_OUTAGE.failed(exc)
+        else:
+            STORE_OUTAGE.succeeded(began)
         async with self._rendering:
             self.gauges.reading = reading
             # The store first: rendering it sets ``jobcore_store_up``, a process metric.

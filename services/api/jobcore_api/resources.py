@@ -26,11 +26,11 @@ from jobcore.intake.listing import (
 from jobcore.intake.operation_bodies import BULK_RETRY_SCHEMA, RETRY_SCHEMA, checked_body
 from jobcore.jobs import purged_view
 from jobcore.model.states import State
-from jobcore.outages import StoreOutage
 from jobcore.scheduling.schedules import ScheduleBook
 from jobcore.settings import Settings
 from jobcore.store.queries import events_view
 from jobcore.submit_flow import SubmitFlow
+from jobcore_api.observability import STORE_OUTAGE
 from jobcore_api.problems import RETRY_AFTER_SECONDS
 from jobcore_api.request_body import read_json
 
@@ -234,23 +234,20 @@ class HealthResource:
 
 
 #: The readiness probe's view of Redis: an outage is one line, not one per probe.
-_READINESS = StoreOutage("api readiness")
-
-
 class ReadinessResource:
     def __init__(self, jobs: AsyncJobs) -> None:
         self.jobs = jobs
 
     async def on_get(self, req: Request, resp: Response) -> None:
-        began = _READINESS.began()
+        began = STORE_OUTAGE.began()
         try:
             await self.jobs.ping()
         except Exception as exc:
             # The cause goes to the log (once per outage); the public answer names no host.
-            _READINESS.failed(exc)
+            STORE_OUTAGE.failed(exc)
             resp.status = falcon.HTTP_503
             resp.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
             resp.media = {"status": "unavailable", "redis": "unreachable"}
             return
-        _READINESS.succeeded(began)
+        STORE_OUTAGE.succeeded(began)
         resp.media = {"status": "ready", "redis": "ok"}
