@@ -303,3 +303,39 @@ def test_requests_are_not_logged_one_by_one(guarded_api: ApiProcess) -> None:
         )
     time.sleep(0.3)
     assert "probe=access" not in guarded_api.log()
+
+
+@pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect 100-continue"])
+def test_a_declared_body_over_the_limit_is_refused_at_once_and_its_connection_closed(
+    http_api: str, expect: bool
+) -> None:
+    port = int(http_api.rsplit(":", 1)[1])
+    head = (
+        b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2000000\r\n" + (b"Expect: 100-continue\r\n" if expect else b"") + b"\r\n"
+    )
+    started = time.monotonic()
+    answer = _raw(port, head, timeout=5)  # read until the server closes the connection
+    assert time.monotonic() - started < 2, "refused before any body byte, not at a deadline"
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    answer_head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"connection: close" in answer_head.lower()
+    assert b"application/problem+json" in answer_head
+    assert json.loads(body)["detail"] == "the body is 2000000 bytes; the limit is 1048576"
+
+
+def test_a_chunked_body_over_the_limit_closes_its_connection(http_api: str) -> None:
+    """The rest of a refused body must not be read as the next request."""
+    port = int(http_api.rsplit(":", 1)[1])
+    chunk = b"x" * (1024 * 1024 + 10)
+    request = (
+        b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+        + f"{len(chunk):x}\r\n".encode()
+        + chunk
+        + b"\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    answer = _raw(port, request, timeout=15)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"connection: close" in answer.partition(b"\r\n\r\n")[0].lower()
+    assert answer.count(b"HTTP/1.1 ") == 1, "the connection closed after the refusal"

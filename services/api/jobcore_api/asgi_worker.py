@@ -17,6 +17,7 @@ timer stops at the first byte) and takes headers of any size. ``ApiHttpProtocol`
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import resource
 from typing import Any, ClassVar
@@ -51,6 +52,23 @@ _HEAD_TOO_LARGE = _plain_response(
     b"431 Request Header Fields Too Large",
     f"the request line and headers exceed {MAX_HEAD_BYTES} bytes",
 )
+
+
+def _body_too_large(length: int, limit: int) -> bytes:
+    """The app's ``413`` for a declared ``Content-Length`` over the limit, as problem+json."""
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Body too large",
+            "status": 413,
+            "detail": f"the body is {length} bytes; the limit is {limit}",
+        }
+    ).encode("ascii")
+    return (
+        b"HTTP/1.1 413 Content Too Large\r\ncontent-type: application/problem+json\r\n"
+        b"content-length: " + str(len(body)).encode("ascii") + b"\r\n"
+        b"connection: close\r\n\r\n" + body
+    )
 
 
 class _OneWriteAnswer:
@@ -100,6 +118,8 @@ class ApiHttpProtocol(HttpToolsProtocol):
 
     #: Seconds a request has to arrive whole (set per server by ``protocol_for``).
     read_timeout: ClassVar[float] = 10.0
+    #: Largest body a request may declare (``JOBCORE_MAX_BODY_BYTES``, by ``protocol_for``).
+    max_body_bytes: ClassVar[int] = 1024 * 1024
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -165,11 +185,20 @@ class ApiHttpProtocol(HttpToolsProtocol):
             self._refuse(_HEAD_TOO_LARGE)
         elif self.parser.get_http_version() not in ("1.0", "1.1"):
             self._refuse(_VERSION_NOT_SUPPORTED)
+        elif (declared := self._declared_length()) > self.max_body_bytes:
+            # Before the app would ask for the body (and a ``100 Continue`` invite it).
+            self._refuse(_body_too_large(declared, self.max_body_bytes))
         else:
             super().on_headers_complete()
             cycle = self.cycle
             if cycle is not None:
                 cycle.transport = _OneWriteAnswer(self.transport, cycle)  # type: ignore[assignment]
+
+    def _declared_length(self) -> int:
+        for name, value in self.headers:
+            if name == b"content-length" and value.isdigit():
+                return int(value)
+        return 0
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
@@ -222,8 +251,9 @@ class ApiHttpProtocol(HttpToolsProtocol):
 
 
 def protocol_for(settings: Settings) -> type[ApiHttpProtocol]:
-    """``ApiHttpProtocol`` with the settings' read deadline."""
-    return type("ApiHttpProtocol", (ApiHttpProtocol,), {"read_timeout": settings.api_read_timeout})
+    """``ApiHttpProtocol`` with the settings' read deadline and body limit."""
+    limits = {"read_timeout": settings.api_read_timeout, "max_body_bytes": settings.max_body_bytes}
+    return type("ApiHttpProtocol", (ApiHttpProtocol,), limits)
 
 
 class ApiWorker(UvicornWorker):  # type: ignore[misc]

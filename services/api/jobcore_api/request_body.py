@@ -26,6 +26,9 @@ from jobcore_api.routes import route_for
 BODY_CUT_SHORT = "jobcore.body_cut_short"
 #: Bytes read from a chunked body per call.
 READ_CHUNK = 64 * 1024
+#: The headers of an answer given before the body was read whole: the rest of it would be
+#: read as the next request, so the connection closes.
+_UNREAD = {"Connection": "close"}
 #: A body that asks for nothing: empty, blank, or an empty JSON object.
 _NOTHING = re.compile(rb"\s*(\{\s*\})?\s*")
 
@@ -80,10 +83,16 @@ async def read_json(req: Request, max_bytes: int, max_depth: int) -> Any:
             falcon.HTTP_413,
             "Body too large",
             f"the body is {length} bytes; the limit is {max_bytes}",
+            headers=dict(_UNREAD),
         )
     raw = await _read_bounded(req, max_bytes)
     if len(raw) > max_bytes:
-        raise problem(falcon.HTTP_413, "Body too large", f"the body is over {max_bytes} bytes")
+        raise problem(
+            falcon.HTTP_413,
+            "Body too large",
+            f"the body is over {max_bytes} bytes",
+            headers=dict(_UNREAD),
+        )
     _refuse_unless_whole(req, raw)
     if not raw.strip():
         raise problem(falcon.HTTP_400, "Empty body", "send a JSON object in the body")
