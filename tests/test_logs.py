@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,8 +12,12 @@ import pytest
 import requests
 import structlog
 from conftest import wait_until
+from dramatiq.middleware import Shutdown
 from observed_stack import Stack
 
+from jobcore.errors import JobCancelled, JobInterrupted
+from jobcore.execution.job_lifecycle import EXPECTED_ENDS
+from jobcore.execution.middleware import worker_middleware
 from jobcore.telemetry.logs import REDACTED, Redactor, configure_logging
 
 ADDRESS = "albert.secret@example.com"
@@ -158,3 +163,29 @@ def test_structlog_lines_skip_the_stdlib_but_match_its_lines(capsys, logging_res
     assert started.keys() - {"email", "attempt"} == stdlib.keys()
     assert failed["level"] == "error" and "ValueError: mailbox" in failed["exception"]
     assert ADDRESS not in json.dumps(failed) + json.dumps(stdlib)
+
+
+@pytest.mark.parametrize(
+    ("raised", "kept"),
+    [(JobInterrupted(), False), (JobCancelled(), False), (Shutdown(), False), (ValueError(), True)],
+    ids=["interrupted", "cancelled", "shutdown", "a job's own error"],
+)
+def test_dramatiqs_error_line_is_dropped_only_for_attempts_jobcore_ended(raised, kept):
+    try:
+        raise raised
+    except BaseException:
+        record = logging.LogRecord(
+            "dramatiq.worker.WorkerThread",
+            logging.ERROR,
+            __file__,
+            1,
+            "Failed to process message %s with unhandled exception.",
+            ("m",),
+            sys.exc_info(),
+        )
+    assert EXPECTED_ENDS.filter(record) is kept
+
+
+def test_a_worker_process_filters_its_worker_threads_lines(runtime):
+    worker_middleware(runtime)
+    assert EXPECTED_ENDS in logging.getLogger("dramatiq.worker.WorkerThread").filters

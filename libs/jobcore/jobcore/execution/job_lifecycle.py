@@ -3,6 +3,7 @@ dead-letters jobs through their records, and binds implementations to specs."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -64,6 +65,23 @@ def describe_error(exc: BaseException, time_limit_ms: int) -> str:
     return f"{name}: {text}"[:2000] if text else name
 
 
+#: Exceptions that end an attempt on Jobcore's own request (a graceful shutdown, a cancel).
+ENDED_ON_REQUEST = (JobInterrupted, JobCancelled, Shutdown)
+
+
+class ExpectedEnds(logging.Filter):
+    """Drops Dramatiq's "unhandled exception" error, traceback included, for an attempt
+    Jobcore ended on purpose (``ENDED_ON_REQUEST``): the lifecycle logs those itself, as
+    "job requeued by shutdown" or a cancel."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ENDED_ON_REQUEST))
+
+
+#: On the logger of Dramatiq's worker threads (``execution.middleware``).
+EXPECTED_ENDS = ExpectedEnds()
+
+
 def attempt_outcome(
     job: JobContext, exception: BaseException | None, spec: JobSpec | None = None
 ) -> AttemptOutcome:
@@ -71,7 +89,7 @@ def attempt_outcome(
     raised after it; an interruption by a graceful shutdown is not an attempt."""
     if exception is None or job.finished:
         return AttemptOutcome.COMPLETED
-    if isinstance(exception, JobInterrupted | JobCancelled | Shutdown):
+    if isinstance(exception, ENDED_ON_REQUEST):
         return AttemptOutcome.REQUEUED
     if isinstance(exception, HumanCheckRequired):
         return AttemptOutcome.NEEDS_HUMAN_CHECK

@@ -6,18 +6,24 @@ an entry's hooks wrap those of every entry below it.
 
 from __future__ import annotations
 
+import logging
+
 from dramatiq.middleware import Middleware, TimeLimit
 
-from jobcore.execution.job_lifecycle import JobLifecycle
+from jobcore.execution.job_lifecycle import EXPECTED_ENDS, JobLifecycle
 from jobcore.execution.span_details import JobSpanDetails
 from jobcore.execution.worker_metrics import JobMetrics
 from jobcore.execution.worker_presence import WorkerPresence
 from jobcore.runtime import Runtime
 from jobcore.telemetry.message_tracing import MessageTracing
 
+#: The logger Dramatiq's worker threads report a failed message on.
+DRAMATIQ_WORKER_THREAD_LOGGER = "dramatiq.worker.WorkerThread"
+
 
 def worker_middleware(runtime: Runtime) -> list[Middleware]:
     """The middleware of a worker process, in the order it runs."""
+    logging.getLogger(DRAMATIQ_WORKER_THREAD_LOGGER).addFilter(EXPECTED_ENDS)
     settings = runtime.settings
     queues = list(settings.queues or runtime.job_types.queues())
     metrics = JobMetrics(runtime.job_types.names(), settings.worker_metrics_port)
