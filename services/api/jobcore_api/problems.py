@@ -137,7 +137,10 @@ def as_problem(error: JobcoreError) -> Problem:
             )
         else:
             # The cause (a host, a port) goes to the log, not to the client.
-            detail = "the job store is unavailable; retry shortly with the same idempotency key"
+            detail = (
+                "the job store is unavailable; retry shortly (a submission with the same "
+                "idempotency key)"
+            )
     if error.http_status >= 500 and not isinstance(error, StoreUnavailable):
         return Problem(falcon.HTTP_500, "Internal error", "an unexpected error occurred")
     return Problem(status, error.title, detail, headers=headers, **extra)
