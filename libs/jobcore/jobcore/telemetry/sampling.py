@@ -55,9 +55,6 @@ class FollowParent(ParentBased):
     ``root`` decides for a span without a parent. (Every request and every job starts spans
     with a parent; ``ParentBased`` looks its parent up twice and calls a delegate for it.)"""
 
-    def __init__(self, root: Sampler) -> None:
-        super().__init__(root)
-
     def should_sample(
         self,
         parent_context: Context | None,
