@@ -26,7 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
 from jobcore.settings import Settings
-from jobcore_api.request_body import BODY_CUT_SHORT
+from jobcore_api.request_body import BODY_CUT_SHORT, declared_too_large
 
 #: Most bytes of a request line and headers (gunicorn's own limits come to about 8 KiB
 #: per field and 100 fields; this keeps a request's head well within one read buffer).
@@ -61,7 +61,7 @@ def _body_too_large(length: int, limit: int) -> bytes:
             "type": "about:blank",
             "title": "Body too large",
             "status": 413,
-            "detail": f"the body is {length} bytes; the limit is {limit}",
+            "detail": declared_too_large(length, limit),
         }
     ).encode("ascii")
     return (

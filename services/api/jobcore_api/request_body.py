@@ -50,6 +50,12 @@ async def _read_bounded(req: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def declared_too_large(length: int, max_bytes: int) -> str:
+    """What a ``413`` for a declared ``Content-Length`` over the limit says (the app's, and
+    the server protocol's, which refuses it before the app runs)."""
+    return f"the body is {length} bytes; the limit is {max_bytes}"
+
+
 def _refuse_unless_whole(req: Request, raw: bytes) -> None:
     """A body whose connection closed (or timed out) before it arrived whole is not acted on
     (the client is gone: the answer is for the log and the metrics)."""
@@ -82,7 +88,7 @@ async def read_json(req: Request, max_bytes: int, max_depth: int) -> Any:
         raise problem(
             falcon.HTTP_413,
             "Body too large",
-            f"the body is {length} bytes; the limit is {max_bytes}",
+            declared_too_large(length, max_bytes),
             headers=dict(_UNREAD),
         )
     raw = await _read_bounded(req, max_bytes)
