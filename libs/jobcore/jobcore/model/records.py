@@ -20,8 +20,8 @@ LOGGED_UNDECODABLE_MAX = 1000
 log = structlog.get_logger("jobcore.model.records")
 
 
-#: Encoders built once (``json.dumps`` with any option builds a new encoder per call, about
-#: a quarter of a small value's encoding); each gives ``json.dumps``'s text for its options.
+#: Encoders built once (``json.dumps`` with any option builds a new encoder per call); each
+#: gives ``json.dumps``'s text for its options.
 _STORED = json.JSONEncoder(separators=(",", ":"))
 _RESULT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _PAYLOAD = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)

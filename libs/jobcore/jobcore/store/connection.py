@@ -128,8 +128,9 @@ def _primary_options(target: SentinelTarget, options: dict[str, Any]) -> dict[st
 
 
 class _StoreErrors:
-    """The block of ``store_errors``: stateless, so one serves every call (a class costs
-    about half a generator-based context manager, and every store operation enters one)."""
+    """The block of ``store_errors``: stateless, so one serves every call (a class, not a
+    generator-based context manager, which builds a generator each time it is entered:
+    every store operation enters one)."""
 
     def __enter__(self) -> None:
         return None

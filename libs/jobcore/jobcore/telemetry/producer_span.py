@@ -41,8 +41,8 @@ class SentMessage:
 
 
 class _Sending:
-    """The block of ``send_span`` (a class: a generator-based context manager costs about
-    twice as much, and this one runs once per submission)."""
+    """The block of ``send_span`` (a class, not a generator-based context manager, which
+    builds a generator each time it is entered: this one runs once per submission)."""
 
     __slots__ = ("sent", "token")
 
