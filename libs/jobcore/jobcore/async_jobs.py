@@ -8,20 +8,11 @@ from typing import Any
 from jobcore.intake.idempotency import CLIENT_NAMESPACE
 from jobcore.intake.listing import DEFAULT_PAGE_SIZE
 from jobcore.intake.submission import Submission
-from jobcore.jobs import (
-    BULK_LIMIT,
-    Accepted,
-    BulkRetry,
-    JobOperations,
-    count_submitted,
-    may_exist,
-    new_job_id,
-)
+from jobcore.jobs import BULK_LIMIT, Accepted, BulkRetry, JobOperations, Submitting
 from jobcore.model.records import JobRecord
 from jobcore.store import queries
 from jobcore.store.async_executor import AsyncExecutor
 from jobcore.store.queries import Page
-from jobcore.telemetry.producer_span import send_span
 
 
 class AsyncJobs:
@@ -40,20 +31,14 @@ class AsyncJobs:
         traceparent: str = "",
     ) -> Accepted:
         """``record_and_send`` inside the job's PRODUCER span, as ``Jobs.submit``."""
-        job_id = new_job_id()
-        with send_span(submission.spec.queue, submission.spec.name) as sent, may_exist(job_id):
-            accepted = await self.executor.run(
-                self.operations.record_and_send(
-                    submission,
-                    job_id=job_id,
-                    namespace=namespace,
-                    trace_id=trace_id or sent.trace_id,
-                    traceparent=traceparent or sent.traceparent,
-                )
-            )
-            sent.accepted(accepted.job_id, duplicate=accepted.duplicate)
-        count_submitted(accepted, submission)
-        return accepted
+        with Submitting(
+            self.operations,
+            submission,
+            namespace=namespace,
+            trace_id=trace_id,
+            traceparent=traceparent,
+        ) as block:
+            return block.accepted(await self.executor.run(block.operation))
 
     async def get(self, job_id: str) -> JobRecord:
         return await self.executor.run(self.operations.get(job_id))

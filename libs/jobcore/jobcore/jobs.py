@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -292,20 +291,14 @@ class Jobs:
         traceparent: str = "",
     ) -> Accepted:
         """``record_and_send`` inside the job's PRODUCER span, whose ids the record keeps."""
-        job_id = new_job_id()
-        with send_span(submission.spec.queue, submission.spec.name) as sent, may_exist(job_id):
-            accepted = self.store.executor.run(
-                self.operations.record_and_send(
-                    submission,
-                    job_id=job_id,
-                    namespace=namespace,
-                    trace_id=trace_id or sent.trace_id,
-                    traceparent=traceparent or sent.traceparent,
-                )
-            )
-            sent.accepted(accepted.job_id, duplicate=accepted.duplicate)
-        count_submitted(accepted, submission)
-        return accepted
+        with Submitting(
+            self.operations,
+            submission,
+            namespace=namespace,
+            trace_id=trace_id,
+            traceparent=traceparent,
+        ) as block:
+            return block.accepted(self.store.executor.run(block.operation))
 
     def get(self, job_id: str) -> JobRecord:
         return self.store.executor.run(self.operations.get(job_id))
@@ -355,26 +348,48 @@ class Jobs:
         return self.store.executor.run(self.operations.purge_dead(job_type=job_type, limit=limit))
 
 
-class _MayExist:
-    """The block of ``may_exist`` (a class: it wraps every submission)."""
+class Submitting:
+    """One submission's block, for either executor: the job's PRODUCER span, and its id made
+    before the create script runs, so a script Redis did not answer (a timeout, a dropped
+    connection), which may still have run, leaves as ``SubmissionMayExist`` naming the job.
+    The executor runs ``operation``; ``accepted`` tags the span with its answer and counts it.
+    """
 
-    __slots__ = ("job_id",)
+    def __init__(
+        self,
+        operations: JobOperations,
+        submission: Submission,
+        *,
+        namespace: str,
+        trace_id: str,
+        traceparent: str,
+    ) -> None:
+        self.submission = submission
+        self.job_id = new_job_id()
+        self._span = send_span(submission.spec.queue, submission.spec.name)
+        self.sent = self._span.__enter__()
+        self.operation = operations.record_and_send(
+            submission,
+            job_id=self.job_id,
+            namespace=namespace,
+            trace_id=trace_id or self.sent.trace_id,
+            traceparent=traceparent or self.sent.traceparent,
+        )
 
-    def __init__(self, job_id: str) -> None:
-        self.job_id = job_id
-
-    def __enter__(self) -> None:
-        return None
+    def __enter__(self) -> Submitting:
+        return self
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, StoreUnreachable):
-            raise SubmissionMayExist(self.job_id, exc) from exc
+            unconfirmed = SubmissionMayExist(self.job_id, exc)
+            self._span.__exit__(SubmissionMayExist, unconfirmed, tb)
+            raise unconfirmed from exc
+        self._span.__exit__(kind, exc, tb)
 
-
-def may_exist(job_id: str) -> AbstractContextManager[None]:
-    """A create script Redis did not answer (a timeout, a dropped connection) may have run:
-    ``SubmissionMayExist`` names the job for the client to look for, or retry with its key."""
-    return _MayExist(job_id)
+    def accepted(self, accepted: Accepted) -> Accepted:
+        self.sent.accepted(accepted.job_id, duplicate=accepted.duplicate)
+        count_submitted(accepted, self.submission)
+        return accepted
 
 
 def count_submitted(accepted: Accepted, submission: Submission) -> None:
