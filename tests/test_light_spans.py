@@ -22,13 +22,15 @@ from opentelemetry.trace import (
     Status,
     StatusCode,
     TraceFlags,
+    TraceState,
     set_span_in_context,
     use_span,
 )
 
 from jobcore.telemetry.light_spans import LightSpan, start_span
 from jobcore.telemetry.otlp_encoding import encode_otlp_traces
-from jobcore.telemetry.tracing import TRACER_NAME
+from jobcore.telemetry.sampling import FollowParent
+from jobcore.telemetry.tracing import TRACER_NAME, OtlpBatchSpanProcessor
 
 CALLER = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, True, TraceFlags(1))
 EARLIER = SpanContext(0x1AF7651916CD43DD8448EB211C80319C, 0xC7AD6B7169203331, True, TraceFlags(1))
@@ -60,6 +62,28 @@ def _attempt(span: Any) -> None:
     span.end()  # a second end changes nothing
 
 
+def _attempt_spans(made: TracerProvider, light_provider: TracerProvider) -> tuple[Any, Any]:
+    """The same CONSUMER span started by the SDK (of ``made``) and light (of ``light_provider``)."""
+    parent = set_span_in_context(NonRecordingSpan(CALLER))
+    attributes = {"messaging.system": "dramatiq", "jobcore.attempt": 1}
+    sdk = made.get_tracer(TRACER_NAME).start_span(
+        "process emails-q",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        attributes=attributes,
+        links=[Link(EARLIER)],
+    )
+    light = start_span(
+        "process emails-q",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        attributes=attributes,
+        links=[Link(EARLIER)],
+        provider=light_provider,
+    )
+    return sdk, light
+
+
 def _comparable(span: ReadableSpan) -> dict[str, Any]:
     events = [
         (e.name, {k: v for k, v in e.attributes.items() if k != "exception.stacktrace"})
@@ -82,23 +106,7 @@ def _comparable(span: ReadableSpan) -> dict[str, Any]:
 
 def test_a_light_span_finishes_as_the_sdks_span_does(provider):
     made, exporter = provider
-    parent = set_span_in_context(NonRecordingSpan(CALLER))
-    attributes = {"messaging.system": "dramatiq", "jobcore.attempt": 1}
-    sdk = made.get_tracer(TRACER_NAME).start_span(
-        "process emails-q",
-        context=parent,
-        kind=SpanKind.CONSUMER,
-        attributes=attributes,
-        links=[Link(EARLIER)],
-    )
-    light = start_span(
-        "process emails-q",
-        context=parent,
-        kind=SpanKind.CONSUMER,
-        attributes=attributes,
-        links=[Link(EARLIER)],
-        provider=made,
-    )
+    sdk, light = _attempt_spans(made, made)
     assert isinstance(light, LightSpan)
     for span in (sdk, light):
         _attempt(span)
@@ -143,3 +151,59 @@ def test_sampling_is_the_providers(provider):
     child.end()
     assert exporter.get_finished_spans() == ()
     never.shutdown()
+
+
+def test_the_otlp_batch_processor_takes_light_spans_as_they_are(provider):
+    """With the OTLP export's processor as the provider's one processor, an ended light span
+    is queued itself (no ``ReadableSpan`` copy), and encodes to what the SDK's span does."""
+    made, exporter = provider
+    queued: list[Any] = []
+
+    class Capture(InMemorySpanExporter):
+        def export(self, spans: Any) -> Any:
+            queued.extend(spans)
+            return super().export(spans)
+
+    direct = TracerProvider(resource=made.resource)
+    direct.add_span_processor(OtlpBatchSpanProcessor(Capture()))
+    sdk, light = _attempt_spans(made, direct)
+    for span in (sdk, light):
+        _attempt(span)
+    direct.force_flush()
+    (theirs,) = exporter.get_finished_spans()
+    assert queued == [light]
+    assert _comparable(light) == _comparable(theirs)
+    assert light.resource is direct.resource
+    # The fast encoder and the exporter's own read it as they read the SDK's span.
+    wire = ExportTraceServiceRequest.FromString(encode_otlp_traces([light]))
+    assert wire == encode_spans([light])
+    assert wire.resource_spans[0].scope_spans[0].spans[0].name == theirs.name
+    direct.shutdown()
+
+
+def test_under_follow_parent_a_child_takes_its_parents_decision_and_trace_state():
+    exporter = InMemorySpanExporter()
+    made = TracerProvider(sampler=FollowParent(root=TraceIdRatioBased(0.0)))
+    made.add_span_processor(SimpleSpanProcessor(exporter))
+    state = TraceState([("vendor", "value")])
+    for flags in (TraceFlags(1), TraceFlags(0)):
+        caller = SpanContext(CALLER.trace_id, CALLER.span_id, True, flags, state)
+        child = start_span(
+            "process q",
+            context=set_span_in_context(NonRecordingSpan(caller)),
+            kind=SpanKind.CONSUMER,
+            attributes={"jobcore.attempt": 1},
+            provider=made,
+        )
+        got = child.get_span_context()
+        assert child.is_recording() is bool(flags.sampled)
+        assert got.trace_flags == flags and got.trace_state == state
+        assert got.trace_id == CALLER.trace_id
+        child.end()
+    (kept,) = exporter.get_finished_spans()
+    assert kept.parent.span_id == CALLER.span_id and kept.attributes == {"jobcore.attempt": 1}
+    # No parent: the root sampler decides (here: never).
+    assert not start_span(
+        "send q", kind=SpanKind.PRODUCER, attributes={}, provider=made
+    ).is_recording()
+    made.shutdown()
