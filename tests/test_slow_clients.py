@@ -204,7 +204,7 @@ def test_bytes_between_requests_do_not_hold_a_connection_past_the_deadline(
     with socket.create_connection(("127.0.0.1", guarded_api.port), timeout=READ_TIMEOUT + 5) as c:
         c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         first = b""
-        while not first.endswith(b'{"status": "ok"}'):
+        while not first.endswith(b'{"status":"ok"}'):
             chunk = c.recv(4096)
             assert chunk, first
             first += chunk

@@ -13,7 +13,13 @@ import pytest
 import redis
 from dramatiq.middleware import Middleware
 
-from jobcore.broker import MessageSender, build_broker, encode_message, job_message
+from jobcore.broker import (
+    MessageSender,
+    build_broker,
+    encode_message,
+    job_message,
+    random_uuid_text,
+)
 from jobcore.settings import Settings
 from jobcore.store import keys, scripts
 
@@ -69,7 +75,7 @@ def test_a_prepared_message_is_the_message_dramatiqs_broker_would_enqueue(redis_
     fixed = uuid.UUID("00000000-0000-4000-8000-000000000001")
     prepared_queue, enqueued_queue = "prepared-test", "enqueued-test"
     traceparent = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
-    with mock.patch("jobcore.broker.uuid4", return_value=fixed):
+    with mock.patch("jobcore.broker.random_uuid_text", return_value=str(fixed)):
         prepared = MessageSender(broker).prepare(
             "job-1",
             "dummy",
@@ -96,6 +102,15 @@ def test_a_prepared_message_is_the_message_dramatiqs_broker_would_enqueue(redis_
         "message_timestamp": 0,
     }
     assert ready.message_id == str(fixed) == theirs.options["redis_message_id"]
+
+
+def test_a_prepared_message_id_is_a_random_version_4_uuid_as_dramatiq_writes_it():
+    made = {random_uuid_text() for _ in range(1000)}
+    assert len(made) == 1000
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
 
 
 @pytest.mark.parametrize("traceparent", ["", "00-" + "1" * 32 + "-" + "2" * 16 + "-01"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from dramatiq.encoder import JSONEncoder
 from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import Middleware
 
+from jobcore import json_text
 from jobcore.clock import now_ms
 from jobcore.errors import StoreUnavailable
 from jobcore.message_options import GENERATION_OPTION, TRACEPARENT_OPTION
@@ -458,10 +460,6 @@ def _message(
     )
 
 
-#: Dramatiq's JSON encoder's options, built once (``json.dumps`` builds one per call).
-_MESSAGE_JSON = json.JSONEncoder(separators=(",", ":"))
-
-
 def encode_message(
     job_id: str,
     actor_name: str,
@@ -469,10 +467,11 @@ def encode_message(
     options: dict[str, Any],
     timestamp_ms: int | None = None,
 ) -> bytes:
-    """A job's message encoded with Dramatiq's JSON encoder, byte for byte, without building
-    it (``Message.asdict`` walks the dataclass's fields; preparing the message was 5.5 % of
-    the ``POST /jobs`` profile with it, 4.8 % without, ``BENCH_PROFILE=1 BENCH_PARTS=http``)."""
-    return _MESSAGE_JSON.encode(
+    """A job's message encoded as Dramatiq's JSON encoder encodes it, byte for byte, without
+    building it (``Message.asdict`` walks the dataclass's fields; preparing the message was
+    5.5 % of the ``POST /jobs`` profile with it, 4.8 % without, ``BENCH_PROFILE=1
+    BENCH_PARTS=http``). A message holds no floats (``json_text.compact_ascii``)."""
+    return json_text.compact_ascii(
         {
             "queue_name": queue,
             "actor_name": actor_name,
@@ -482,7 +481,17 @@ def encode_message(
             "message_id": job_id,
             "message_timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
         }
-    ).encode("utf-8")
+    )
+
+
+def random_uuid_text() -> str:
+    """``str(uuid4())``, made from the same 16 random bytes without building a ``UUID``
+    (whose checks cost twice the rest): the Redis broker's id of a message Jobcore writes."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def _listens_for_enqueues(middleware: Any) -> bool:
@@ -500,6 +509,9 @@ class MessageSender:
 
     def __init__(self, broker: RedisBroker) -> None:
         self.broker = broker
+        self._ready_keys: dict[str, dict[str, str]] = {}
+        #: The middleware and encoder last looked at, and whether none listens for enqueues.
+        self._quiet: tuple[tuple[Any, ...], Any, bool] = ((), None, False)
 
     def prepare(
         self, job_id: str, actor_name: str, queue: str, generation: int, *, traceparent: str = ""
@@ -508,15 +520,16 @@ class MessageSender:
 
         The message object is built only for middleware that listens for enqueues (the
         API's broker has none) or an encoder other than Dramatiq's JSON one."""
-        redis_message_id = str(uuid4())
+        redis_message_id = random_uuid_text()
         options = _job_options(generation, traceparent, redis_message_id)
-        ready_keys = {
-            "queue_key": keys.ready_queue(queue, self.broker.namespace),
-            "messages_key": keys.messages(queue, self.broker.namespace),
-            "wake_key": keys.wake(queue, self.broker.namespace),
-        }
-        plain = type(dramatiq.get_encoder()) is JSONEncoder
-        if plain and not any(_listens_for_enqueues(m) for m in self.broker.middleware):
+        ready_keys = self._ready_keys.get(queue)
+        if ready_keys is None:
+            ready_keys = self._ready_keys[queue] = {
+                "queue_key": keys.ready_queue(queue, self.broker.namespace),
+                "messages_key": keys.messages(queue, self.broker.namespace),
+                "wake_key": keys.wake(queue, self.broker.namespace),
+            }
+        if self._plain():
             body = encode_message(job_id, actor_name, queue, options)
             ready = ReadyMessage(message_id=redis_message_id, body=body, **ready_keys)
             return PreparedMessage(ready, None)
@@ -524,6 +537,18 @@ class MessageSender:
         self.broker.emit_before("enqueue", message, None)
         ready = ReadyMessage(message_id=redis_message_id, body=message.encode(), **ready_keys)
         return PreparedMessage(ready, message)
+
+    def _plain(self) -> bool:
+        """Dramatiq's JSON encoder, and no middleware listening for enqueues (looked at again
+        only when the middleware or the encoder changed)."""
+        middleware, encoder = tuple(self.broker.middleware), dramatiq.get_encoder()
+        seen, seen_encoder, quiet = self._quiet
+        if middleware != seen or encoder is not seen_encoder:
+            quiet = type(encoder) is JSONEncoder and not any(
+                _listens_for_enqueues(m) for m in middleware
+            )
+            self._quiet = (middleware, encoder, quiet)
+        return quiet
 
     def prepared_sent(self, prepared: PreparedMessage) -> None:
         """Tell the broker's middleware a prepared message was enqueued with its record."""

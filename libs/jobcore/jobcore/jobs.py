@@ -162,7 +162,7 @@ class JobOperations:
             job_type=spec.name,
             queue=spec.queue,
             # As submitted, keys in their order (canonical order is for fingerprints only).
-            payload_json=payload_json(submission.payload),
+            payload_json=payload_json(submission.payload, floats=submission.holds_floats),
             state=state,
             due_at=run_at if delay_ms > 0 and run_at is not None else now,
             run_at=run_at if delay_ms > 0 else None,
@@ -178,7 +178,12 @@ class JobOperations:
             idem_key = IdempotencyKey(
                 namespace,
                 digest(submission.idempotency_key),
-                fingerprint(spec.name, submission.payload, submission.options),
+                fingerprint(
+                    spec.name,
+                    submission.payload,
+                    submission.options,
+                    floats=submission.holds_floats,
+                ),
                 int(self.settings.idempotency_window * 1000),
             )
         message = None

@@ -10,6 +10,7 @@ from typing import Any
 import falcon
 import falcon.asgi
 
+from jobcore import json_text
 from jobcore.async_jobs import AsyncJobs
 from jobcore.model.catalogue import load_job_types
 from jobcore.outages import set_process_kind
@@ -49,6 +50,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
+    # Answers are compact JSON written by orjson (``jobcore.json_text.answer``).
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(
+        dumps=json_text.answer
+    )
     problems.install(app)
     spec = openapi.build_spec(settings, flow.parser, auth_on=bool(api_keys))
     serving: dict[str, Any] = {

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from typing import Any
 
 import http_sf
 
+from jobcore import json_text
 from jobcore.errors import MalformedRequest
 
 #: Namespace of keys sent by API clients (when API keys are off).
@@ -80,15 +80,16 @@ def digest(key: str) -> str:
     return _hash128(key)
 
 
-#: Built once: ``json.dumps`` with options builds a new encoder per call.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def canonical_json(value: Any, *, floats: bool = True) -> str:
+    return json_text.canonical(value, floats=floats)
 
 
-def canonical_json(value: Any) -> str:
-    return _CANONICAL.encode(value)
-
-
-def fingerprint(job_type: str, payload: Any, options: dict[str, Any]) -> str:
-    """Same request ⇔ same fingerprint: canonical JSON of type, payload and options."""
-    canonical = canonical_json({"type": job_type, "payload": payload, "options": options})
+def fingerprint(
+    job_type: str, payload: Any, options: dict[str, Any], *, floats: bool = True
+) -> str:
+    """Same request ⇔ same fingerprint: canonical JSON of type, payload and options
+    (``floats=False``: payload and options hold none)."""
+    canonical = canonical_json(
+        {"type": job_type, "payload": payload, "options": options}, floats=floats
+    )
     return _hash128(canonical)

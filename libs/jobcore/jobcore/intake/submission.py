@@ -82,6 +82,9 @@ class Submission:
     max_attempts: int | None = None
     backoff: dict[str, Any] | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: Whether payload or options may hold a float (their JSON text is then the standard
+    #: library's, ``json_text``).
+    holds_floats: bool = True
 
 
 def pointer(base: str, path: Any) -> str:
@@ -199,7 +202,8 @@ class SubmissionParser:
         if problems:
             raise InvalidRequest(problems)
 
-        if contains_float(body):
+        holds_floats = contains_float(body)
+        if holds_floats:
             # 1.0 where an integer is meant is stored (and fingerprinted) as 1.
             body = whole_numbers(body, self.schema)
             payload = whole_numbers(body.get("payload", {}), spec.payload_schema)
@@ -218,4 +222,5 @@ class SubmissionParser:
             max_attempts=body.get("maxAttempts"),
             backoff=backoff,
             options=options,
+            holds_floats=holds_floats,
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from jobcore import json_text
 from jobcore.clock import LATEST_TIME_MS, OPTIONAL_TIME_SCHEMA, TIME_SCHEMA, format_ms
 from jobcore.errors import UnstorableResult
 from jobcore.model.states import ALL_STATES
@@ -24,7 +25,6 @@ log = structlog.get_logger("jobcore.model.records")
 #: gives ``json.dumps``'s text for its options.
 _STORED = json.JSONEncoder(separators=(",", ":"))
 _RESULT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
-_PAYLOAD = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def stored_json(value: Any) -> str:
@@ -44,11 +44,11 @@ def result_json(value: Any) -> str:
         ) from exc
 
 
-def payload_json(payload: Any) -> str:
+def payload_json(payload: Any, *, floats: bool = True) -> str:
     """A payload as its record holds it: compact, UTF-8, keys in the order submitted (job
     code sees them in that order; a CSV export keeps its columns). Payloads come from the
-    strict JSON parser, so they hold no lone surrogates."""
-    return _PAYLOAD.encode(payload)
+    strict JSON parser, so they hold no lone surrogates. ``floats=False``: it holds none."""
+    return json_text.compact(payload, floats=floats)
 
 
 class _FieldReader:

@@ -275,9 +275,6 @@ def create(
 ) -> Operation[CreateOutcome]:
     """Record an accepted job (and, with ``message``, enqueue it) in one script, confirmed
     by the replicas (``SubmissionNotConfirmed`` names the job that may exist otherwise)."""
-    # Its fields are flat: ``vars`` gives them without ``asdict``'s deep copy.
-    fields = dict(vars(job))
-    fields["run_at"] = "" if job.run_at is None else job.run_at
     call = scripts.CREATE.call(
         keys={
             "job": keys.job(job.id),
@@ -292,7 +289,10 @@ def create(
             "wake_list": message.wake_key if message else "",
         },
         args={
-            **fields,
+            # Its fields are flat: ``vars`` gives them without ``asdict``'s deep copy, in
+            # the script's order (``run_at`` keeps its place when replaced).
+            **vars(job),
+            "run_at": "" if job.run_at is None else job.run_at,
             "fingerprint": idempotency.fingerprint if idempotency else "",
             "window_ms": idempotency.window_ms if idempotency else 0,
             "message_id": message.message_id if message else "",
