@@ -75,7 +75,16 @@ def test_worker_port_counts_attempts_of_every_process_by_type_and_outcome(ran):
 def test_api_counts_requests_of_every_gunicorn_worker_by_route_and_status(ran):
     for _ in range(10):
         assert requests.get(ran.api.url + "/jobs/no-such-job", timeout=5).status_code == 404
-    found = samples(ran.api.url + "/metrics")
+
+    def counted() -> dict[Any, float] | None:
+        # Each API process writes its request counts within a second (``metric_tally``).
+        found = samples(ran.api.url + "/metrics")
+        missing = value(
+            found, "jobcore_api_requests_total", route="/jobs/{job_id}", method="GET", status="404"
+        )
+        return found if missing >= 10 else None
+
+    found = wait_until(counted, message="ten 404s counted")
     assert (
         value(found, "jobcore_api_requests_total", route="/jobs", method="POST", status="202") == 4
     )

@@ -21,6 +21,7 @@ from jobcore.store.async_executor import AsyncExecutor
 from jobcore.store.connection import connect_async
 from jobcore.store.replication import ReplicaAck
 from jobcore.submit_flow import SubmitFlow
+from jobcore.telemetry.metric_tally import Tally
 from jobcore.telemetry.tracing import redis_commands_traced
 from jobcore_api import auth, observability, openapi, problems, resources
 from jobcore_api.query_parameters import QueryParameterCheck
@@ -42,7 +43,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     api_keys = auth.parse_api_keys(settings.api_keys)
     # Telemetry first, so refused requests are counted and traced too; then who may call,
     # then what the call may carry.
-    middleware: list[object] = [observability.RequestTelemetry(), RedisClientClosing(executor)]
+    tally = Tally()
+    middleware: list[object] = [
+        observability.RequestTelemetry(tally),
+        RedisClientClosing(executor),
+    ]
     if api_keys:
         middleware.append(auth.ApiKeyAuth(api_keys))
     middleware.append(QueryParameterCheck())
@@ -71,7 +76,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         "workers": observability.WorkersResource(jobs),
         "health": resources.HealthResource(),
         "readiness": resources.ReadinessResource(jobs),
-        "metrics": observability.MetricsResource(jobs),
+        "metrics": observability.MetricsResource(jobs, tally),
         "openapi": openapi.OpenApiResource(spec),
     }
     add_routes(app, serving)

@@ -22,6 +22,7 @@ from jobcore.outages import StoreOutage
 from jobcore.presence import live
 from jobcore.telemetry import metrics
 from jobcore.telemetry.light_spans import start_span
+from jobcore.telemetry.metric_tally import Tally
 from jobcore.telemetry.tracing import W3C
 
 #: Probes and scrapes: counted in the metrics, but no trace each (they would bury the jobs').
@@ -46,10 +47,19 @@ class _RequestHeaders(Getter[Request]):
 
 
 _HEADERS = _RequestHeaders()
+#: The context of a request that names no parent: its SERVER span starts a trace.
+_NO_PARENT = context.Context()
 
 
 class RequestTelemetry:
-    """Falcon middleware: a SERVER span continuing the caller's W3C context, and metrics."""
+    """Falcon middleware: a SERVER span continuing the caller's W3C context, and metrics
+    (counted in ``tally``, written to the metric files once a second and at shutdown)."""
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+
+    async def process_shutdown(self, scope: dict[str, Any], event: dict[str, Any]) -> None:
+        self.tally.flush()
 
     async def process_request(self, req: Request, resp: Response) -> None:
         req.context.telemetry_started = time.perf_counter()
@@ -57,8 +67,12 @@ class RequestTelemetry:
         if req.path in UNTRACED_PATHS:
             return
         # W3C trace context only: the API reads no baggage, and a malformed one would log
-        # a warning per request.
-        parent = W3C.extract(req, getter=_HEADERS)
+        # a warning per request. Without a ``traceparent`` there is nothing to extract.
+        parent = (
+            W3C.extract(req, getter=_HEADERS)
+            if req.get_header("traceparent") is not None
+            else _NO_PARENT
+        )
         span = start_span(
             req.method,
             context=parent,
@@ -80,9 +94,10 @@ class RequestTelemetry:
             return
         route = req.uri_template or UNMATCHED_ROUTE
         status = resp.status_code
-        metrics.series(metrics.API_REQUESTS, route, req.method, str(status)).inc()
+        tally = self.tally
+        tally.count(metrics.series(metrics.API_REQUESTS, route, req.method, str(status)))
         elapsed = time.perf_counter() - started
-        metrics.series(metrics.API_REQUEST_DURATION, route, req.method).observe(elapsed)
+        tally.observe(metrics.series(metrics.API_REQUEST_DURATION, route, req.method), elapsed)
         span = req.context.get("telemetry_span")
         if span is None:
             return
@@ -160,10 +175,13 @@ class StoreGauges(Collector):
 
 
 class MetricsResource:
-    """``GET /metrics``: the API processes' metrics, then the gauges read from Redis."""
+    """``GET /metrics``: the API processes' metrics, then the gauges read from Redis. This
+    process writes its pending request counts first (``tally``); the other API processes
+    write theirs within ``metric_tally.FLUSH_INTERVAL``."""
 
-    def __init__(self, jobs: AsyncJobs) -> None:
+    def __init__(self, jobs: AsyncJobs, tally: Tally) -> None:
         self.jobs = jobs
+        self.tally = tally
         self.process_registry = metrics.exposition_registry()
         self.gauges = StoreGauges()
         self.store_registry = CollectorRegistry(auto_describe=False)
@@ -183,6 +201,7 @@ class MetricsResource:
             STORE_OUTAGE.failed(exc)
         else:
             STORE_OUTAGE.succeeded(began)
+        self.tally.flush()
         async with self._rendering:
             self.gauges.reading = reading
             # The store first: rendering it sets ``jobcore_store_up``, a process metric.
