@@ -132,3 +132,13 @@ def test_the_exporter_encodes_with_jobcores_encoder_once_installed(finished):
     data = patched(spans).SerializePartialToString()
     assert data == encode_otlp_traces(spans)
     assert ExportTraceServiceRequest.FromString(data) == encode_spans(spans)
+
+
+def test_values_seen_once_never_crowd_out_those_that_repeat():
+    from jobcore.telemetry.otlp_encoding import _Repeats
+
+    remembered = _Repeats(size=8)
+    for n in range(100):
+        remembered.offer(f"job-{n}", b"once")  # one-off values: never kept
+        remembered.offer("queue", b"q")  # repeats: kept from its second sighting
+    assert remembered.kept == {"queue": b"q"}

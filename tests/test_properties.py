@@ -166,6 +166,44 @@ def test_strict_json_takes_nesting_up_to_its_limit_and_no_deeper(limit, depth):
             parse_strict(body, limit)
 
 
+#: Any text, NUL and lone surrogates included: what a body's escapes can spell.
+any_text = st.text(st.characters(), max_size=6)
+any_values = st.recursive(
+    st.none() | st.integers() | any_text,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(any_text, children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@FAST
+@given(any_values, st.booleans(), st.integers(min_value=1, max_value=6))
+def test_strict_json_refuses_nul_surrogates_and_depth_however_they_are_spelled(
+    value, ascii_only, limit
+):
+    # The walk for NUL, lone surrogates and depth is skipped for bodies that cannot hold
+    # them: its decision must not depend on the spelling (raw UTF-8 or \u escapes).
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    raw = text.encode("utf-8", "surrogatepass")
+    strings = [value] if isinstance(value, str) else []
+    stack, deepest = [(value, 1)], 0
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            children = list(item.values()) if isinstance(item, dict) else item
+            strings += [k for k in item if isinstance(k, str)] if isinstance(item, dict) else []
+            strings += [c for c in children if isinstance(c, str)]
+            stack += [(c, level + 1) for c in children]
+    bad_text = any("\x00" in t or any(0xD800 <= ord(c) <= 0xDFFF for c in t) for t in strings)
+    if bad_text or deepest > limit:
+        with pytest.raises(ValueError):
+            parse_strict(raw, limit)
+    else:
+        assert parse_strict(raw, limit) == value
+
+
 # --- payload validation ---------------------------------------------------------------------
 
 emails = st.from_regex(

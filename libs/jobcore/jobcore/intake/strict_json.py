@@ -91,5 +91,9 @@ def parse_strict(raw: bytes, max_depth: int) -> Any:
     except ValueError as exc:
         # An integer longer than Python converts (4300 digits).
         raise _Refused("a number has too many digits (at most 4300)") from exc
-    _check(value, max_depth)
+    # A string holds a NUL or a lone surrogate only through a ``\u`` escape (the UTF-8
+    # decoder and the parser refuse them raw), and nesting is at most the number of
+    # brackets: most bodies need no walk.
+    if b"\\u" in raw or raw.count(b"[") + raw.count(b"{") > max_depth:
+        _check(value, max_depth)
     return value

@@ -23,12 +23,34 @@ _DOUBLE = struct.Struct("<d").pack
 #: ``Span.flags``/``Link.flags``: "has is_remote", and "is remote".
 _FLAG_HAS_IS_REMOTE = 0x100
 _FLAG_IS_REMOTE = 0x200
-#: Most key/value pairs remembered, and the longest string value remembered.
+#: Most encodings remembered per kind, and the longest string value remembered.
 _KV_CACHE_SIZE = 4096
 _KV_CACHE_TEXT = 64
-_kv_cache: dict[tuple[str, type, Any], bytes] = {}
-_field_cache: dict[tuple[bytes, str, type, Any], bytes] = {}
-_name_cache: dict[str, bytes] = {}
+
+
+class _Repeats:
+    """Encodings of what repeats from span to span, remembered on a value's second sighting:
+    values seen once (a job's id, a path naming a job) never crowd out those that repeat
+    (a queue, a route). At most ``size`` remembered, and ``size`` sightings pending."""
+
+    def __init__(self, size: int = _KV_CACHE_SIZE) -> None:
+        self.size = size
+        self.kept: dict[Any, bytes] = {}
+        self._seen_once: set[Any] = set()
+
+    def offer(self, key: Any, encoded: bytes) -> None:
+        if key in self._seen_once:
+            if len(self.kept) < self.size:
+                self.kept[key] = encoded
+            return
+        if len(self._seen_once) >= self.size:
+            self._seen_once.clear()
+        self._seen_once.add(key)
+
+
+_kv_cache = _Repeats()
+_field_cache = _Repeats()
+_name_cache = _Repeats()
 _header_cache: dict[int, tuple[object, bytes]] = {}
 
 
@@ -82,12 +104,12 @@ def _key_value(key: str, value: Any) -> bytes:
     kind = type(value)
     cacheable = kind is bool or kind is int or (kind is str and len(value) <= _KV_CACHE_TEXT)
     if cacheable:
-        found = _kv_cache.get((key, kind, value))
+        found = _kv_cache.kept.get((key, kind, value))
         if found is not None:
             return found
     encoded = _field(b"\x0a", key.encode("utf-8")) + _field(b"\x12", _any_value(value))
-    if cacheable and len(_kv_cache) < _KV_CACHE_SIZE:
-        _kv_cache[(key, kind, value)] = encoded
+    if cacheable:
+        _kv_cache.offer((key, kind, value), encoded)
     return encoded
 
 
@@ -102,12 +124,12 @@ def _attribute(tag: bytes, key: str, value: Any) -> bytes:
     kind = type(value)
     cacheable = kind is bool or kind is int or (kind is str and len(value) <= _KV_CACHE_TEXT)
     if cacheable:
-        found = _field_cache.get((tag, key, kind, value))
+        found = _field_cache.kept.get((tag, key, kind, value))
         if found is not None:
             return found
     encoded = _field(tag, _key_value(key, value))
-    if cacheable and len(_field_cache) < _KV_CACHE_SIZE:
-        _field_cache[(tag, key, kind, value)] = encoded
+    if cacheable:
+        _field_cache.offer((tag, key, kind, value), encoded)
     return encoded
 
 
@@ -129,11 +151,10 @@ _REMOTE_FLAGS = b"\x85\x01" + _FIXED32(_FLAG_HAS_IS_REMOTE | _FLAG_IS_REMOTE)
 
 def _name(name: str) -> bytes:
     """A span's name field (names repeat: one per route or queue), remembered."""
-    found = _name_cache.get(name)
+    found = _name_cache.kept.get(name)
     if found is None:
         found = _text(b"\x2a", name)
-        if len(_name_cache) < _KV_CACHE_SIZE:
-            _name_cache[name] = found
+        _name_cache.offer(name, found)
     return found
 
 
