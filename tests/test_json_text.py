@@ -49,6 +49,12 @@ def test_a_value_orjson_refuses_goes_to_the_standard_library() -> None:
     assert json_text.compact_ascii({"queue": "é"}) == b'{"queue":"\\u00e9"}'
 
 
+def test_any_value_jobcore_holds_can_be_answered() -> None:
+    # A lone surrogate (from a damaged record) and DEL, which Dramatiq's encoder escapes.
+    assert json.loads(json_text.answer({"echo": "\ud800"})) == {"echo": "\ud800"}
+    assert json_text.compact_ascii({"a": "\x7f"}) == b'{"a":"\\u007f"}'
+
+
 def test_a_fingerprint_does_not_depend_on_which_encoder_wrote_it() -> None:
     payload = {"to": "ü@example.com", "n": [1, 2, {"b": None, "a": True}]}
     options = {"maxAttempts": 3}

@@ -119,6 +119,28 @@ def test_a_damaged_record_is_shown_with_the_fields_that_could_not_be_read(api, d
     assert [e["event"] for e in events] == ["undecodable", "undecodable"]
 
 
+@pytest.mark.parametrize(
+    ("stored", "unreadable"),
+    [('{"echo": NaN}', True), ('{"echo": 1e999}', True), ('{"echo": "\\ud800"}', False)],
+)
+def test_a_stored_payload_no_answer_can_hold_is_still_answered(api, runtime, stored, unreadable):
+    """NaN and infinities are damage (answered as the default, named in ``recordErrors``);
+    a lone surrogate is answered escaped. Every read is a 200 with JSON a client can parse."""
+    job_id = _damaged_job(runtime)
+    runtime.client.hset(keys.job(job_id), "payload", stored)
+    try:
+        for path in READS:
+            result = api.simulate_get(path.format(id=job_id))
+            assert result.status_code == 200, (path, result.text)
+            json.loads(result.content)
+        record = api.simulate_get(f"/jobs/{job_id}").json
+        assert ("payload" in record["recordErrors"]) is unreadable
+        assert record["payload"] == ({} if unreadable else {"echo": "\ud800"})
+    finally:
+        runtime.client.delete(keys.job(job_id))
+        runtime.client.zrem(keys.index_state_type("failed", "dummy"), job_id)
+
+
 def test_the_command_line_lists_and_shows_a_damaged_record(env, damaged):
     for args in (("jobs",), ("jobs", "--state", "failed"), ("status", damaged)):
         result = subprocess.run(

@@ -50,15 +50,18 @@ def compact_ascii(value: Any) -> bytes:
         encoded = orjson.dumps(value)
     except TypeError:
         encoded = b""
-    if encoded and encoded.isascii():
+    # ``json.dumps`` escapes DEL as well as what is not ASCII.
+    if encoded and encoded.isascii() and b"\x7f" not in encoded:
         return encoded
     return _ASCII.encode(value).encode("ascii")
 
 
 def answer(value: Any) -> bytes:
     """An HTTP answer's body: compact UTF-8 JSON. Floats are spelled as orjson spells them
-    (a client reads the same number); values orjson refuses go to the standard library."""
+    (a client reads the same number). What orjson refuses (an integer beyond 64 bits, a
+    lone surrogate read from a damaged record) is written by the standard library with
+    everything beyond ASCII escaped, so any value Jobcore holds can be answered."""
     try:
         return orjson.dumps(value)
     except TypeError:
-        return _COMPACT.encode(value).encode("utf-8")
+        return _ASCII.encode(value).encode("ascii")

@@ -17,7 +17,6 @@ timer stops at the first byte) and takes headers of any size. ``ApiHttpProtocol`
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import resource
 from typing import Any, ClassVar
@@ -25,6 +24,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
+from jobcore import json_text
 from jobcore.settings import Settings
 from jobcore_api.request_body import BODY_CUT_SHORT, declared_too_large
 
@@ -56,14 +56,14 @@ _HEAD_TOO_LARGE = _plain_response(
 
 def _body_too_large(length: int, limit: int) -> bytes:
     """The app's ``413`` for a declared ``Content-Length`` over the limit, as problem+json."""
-    body = json.dumps(
+    body = json_text.answer(
         {
             "type": "about:blank",
             "title": "Body too large",
             "status": 413,
             "detail": declared_too_large(length, limit),
         }
-    ).encode("ascii")
+    )
     return (
         b"HTTP/1.1 413 Content Too Large\r\ncontent-type: application/problem+json\r\n"
         b"content-length: " + str(len(body)).encode("ascii") + b"\r\n"

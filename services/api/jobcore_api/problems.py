@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import falcon
@@ -10,6 +9,7 @@ import falcon.asgi
 import structlog
 from falcon.asgi import Request, Response
 
+from jobcore import json_text
 from jobcore.errors import (
     IdempotencyConflict,
     InvalidRequest,
@@ -159,7 +159,7 @@ def serialize(req: Request, resp: Response, exc: falcon.HTTPError) -> None:
         }
     )
     resp.content_type = PROBLEM_JSON
-    resp.text = json.dumps(body)
+    resp.data = json_text.answer(body)
 
 
 def _routing_detail(req: Request, resp: Response, status: int) -> str | None:
