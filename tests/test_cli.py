@@ -7,6 +7,7 @@ JSON on stdout, errors on stderr with the API's titles and messages, and exit co
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -122,6 +123,25 @@ def test_invalid_submissions_exit_2_with_the_apis_messages(env, api, body):
 def test_a_payload_that_is_not_json_exits_2(env):
     found = problem(jobcore(env, "enqueue", "dummy", "--payload", '{"a": 1, "a": 2}'), 2)
     assert "duplicate key" in found["detail"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("enqueue", "dummy", "--key", "k\udcff"), ("status", "id\udcff"), ("enqueue", "dum\udcffmy")],
+)
+def test_an_argument_that_is_not_utf8_exits_2(env, args):
+    # Python hands bytes that are not UTF-8 over as lone surrogates (surrogateescape).
+    raw = [os.fsencode(arg) for arg in args]
+    result = subprocess.run(
+        [os.fsencode(BIN / "jobcore"), *raw], env=env, capture_output=True, timeout=60
+    )
+    found = problem(
+        subprocess.CompletedProcess(
+            result.args, result.returncode, result.stdout.decode(), result.stderr.decode()
+        ),
+        2,
+    )
+    assert "not valid UTF-8" in found["detail"]
 
 
 def test_a_bad_command_line_exits_2(env):

@@ -277,6 +277,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     raw = protect_job_ids(list(sys.argv[1:] if argv is None else argv))
     table = "--table" in raw
     try:
+        _refuse_undecodable(raw)
         args = build_parser().parse_args(raw)
         table = getattr(args, "table", False)
         _quiet_logging()
@@ -306,6 +307,20 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "health" and not answer["healthy"]:
         return EXIT_UNHEALTHY
     return EXIT_OK
+
+
+def _refuse_undecodable(raw: Sequence[str]) -> None:
+    """An argument that is not UTF-8 (Python keeps its bytes as lone surrogates) can name no
+    job, key or payload Jobcore holds."""
+    for position, arg in enumerate(raw):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+            raise MalformedRequest(
+                f"argument {position + 1} ({shown[:100]}) is not valid UTF-8; "
+                "send text in UTF-8"
+            ) from None
 
 
 def _cursor(text: str) -> int:
