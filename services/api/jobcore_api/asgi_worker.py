@@ -269,6 +269,9 @@ class ApiWorker(UvicornWorker):  # type: ignore[misc]
             "access_log": False,
             # Past this many open connections (or requests in flight) a worker answers 503.
             "limit_concurrency": settings.api_max_connections,
+            # The API reads no client address, and X-Forwarded-Proto only named the scheme
+            # of a request's span: no wrapper inspecting every request's headers for them.
+            "proxy_headers": False,
         }
         super().__init__(*args, **kwargs)
         # uvicorn's own lines (a malformed request, the connection limit, an app error) go
