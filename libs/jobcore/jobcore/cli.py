@@ -318,8 +318,7 @@ def _refuse_undecodable(raw: Sequence[str]) -> None:
         except UnicodeEncodeError:
             shown = arg.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
             raise MalformedRequest(
-                f"argument {position + 1} ({shown[:100]}) is not valid UTF-8; "
-                "send text in UTF-8"
+                f"argument {position + 1} ({shown[:100]}) is not valid UTF-8; send text in UTF-8"
             ) from None
 
 
