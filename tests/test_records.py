@@ -121,11 +121,17 @@ def test_a_damaged_record_is_shown_with_the_fields_that_could_not_be_read(api, d
 
 @pytest.mark.parametrize(
     ("stored", "unreadable"),
-    [('{"echo": NaN}', True), ('{"echo": 1e999}', True), ('{"echo": "\\ud800"}', False)],
+    [
+        ('{"echo": NaN}', True),
+        ('{"echo": 1e999}', True),
+        ('{"echo": "\\ud800"}', False),
+        (b'{"echo": "\xff\xfe"}', False),
+    ],
 )
 def test_a_stored_payload_no_answer_can_hold_is_still_answered(api, runtime, stored, unreadable):
     """NaN and infinities are damage (answered as the default, named in ``recordErrors``);
-    a lone surrogate is answered escaped. Every read is a 200 with JSON a client can parse."""
+    a lone surrogate is answered escaped, bytes that are not UTF-8 as U+FFFD. Every read is
+    a 200 with JSON a client can parse."""
     job_id = _damaged_job(runtime)
     runtime.client.hset(keys.job(job_id), "payload", stored)
     try:
@@ -135,7 +141,8 @@ def test_a_stored_payload_no_answer_can_hold_is_still_answered(api, runtime, sto
             json.loads(result.content)
         record = api.simulate_get(f"/jobs/{job_id}").json
         assert ("payload" in record["recordErrors"]) is unreadable
-        assert record["payload"] == ({} if unreadable else {"echo": "\ud800"})
+        shown = "\ufffd\ufffd" if isinstance(stored, bytes) else "\ud800"
+        assert record["payload"] == ({} if unreadable else {"echo": shown})
     finally:
         runtime.client.delete(keys.job(job_id))
         runtime.client.zrem(keys.index_state_type("failed", "dummy"), job_id)

@@ -50,6 +50,9 @@ def client_options(
         "retry_on_timeout": False,
         "health_check_interval": HEALTH_CHECK_INTERVAL,
         "decode_responses": decode_responses,
+        # Jobcore writes UTF-8; bytes that are not (a record damaged by hand) read as U+FFFD,
+        # so one damaged record never turns a read or a listing into an error.
+        "encoding_errors": "replace",
     }
 
 
