@@ -7,11 +7,16 @@ checks it for any such value), in a tenth of the time. Floats are left to the st
 library: the two spell some differently (``1e+16`` against ``1e16``), and a fingerprint or a
 stored payload must not change its text between versions. A value orjson refuses (an
 integer beyond 64 bits, a non-string key) goes to the standard library too.
+
+Every reader of JSON refuses the numbers strict JSON has no room for: NaN and infinities
+(``refuse_constant``) and numbers overflowing to infinity (``finite_float``), with
+``Refused``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import orjson
@@ -20,6 +25,23 @@ import orjson
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _ASCII = json.JSONEncoder(separators=(",", ":"))
+
+
+class Refused(ValueError):
+    """A JSON text Jobcore refuses to read, saying why."""
+
+
+def refuse_constant(name: str) -> Any:
+    """``json.loads``'s ``parse_constant``: ``NaN``, ``Infinity`` and ``-Infinity``."""
+    raise Refused(f"{name} is not valid JSON")
+
+
+def finite_float(text: str) -> float:
+    """``json.loads``'s ``parse_float``: a number that overflows to infinity is refused."""
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise Refused(f"the number {text[:40]} is too large")
+    return value
 
 
 def compact(value: Any, *, floats: bool = True) -> str:

@@ -11,30 +11,16 @@ import json
 from typing import Any
 
 from jobcore.errors import quoted
-
-
-class _Refused(ValueError):
-    """A JSON text Jobcore refuses."""
+from jobcore.json_text import Refused, finite_float, refuse_constant
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _Refused(f"duplicate key {quoted(key)}")
+            raise Refused(f"duplicate key {quoted(key)}")
         result[key] = value
     return result
-
-
-def _no_constants(name: str) -> Any:
-    raise _Refused(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise _Refused(f"the number {text[:40]} is too large")
-    return value
 
 
 def _check(value: Any, max_depth: int) -> None:
@@ -49,7 +35,7 @@ def _check(value: Any, max_depth: int) -> None:
         if not isinstance(item, dict | list):
             continue
         if level > max_depth:
-            raise _Refused(f"nesting deeper than {max_depth} levels")
+            raise Refused(f"nesting deeper than {max_depth} levels")
         if isinstance(item, dict):
             for key, child in item.items():
                 _check_text(key)
@@ -60,37 +46,37 @@ def _check(value: Any, max_depth: int) -> None:
 
 def _check_text(text: str) -> None:
     if "\x00" in text:
-        raise _Refused("strings must not contain NUL characters")
+        raise Refused("strings must not contain NUL characters")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise _Refused("strings must not contain lone surrogates") from exc
+        raise Refused("strings must not contain lone surrogates") from exc
 
 
 def parse_strict(raw: bytes, max_depth: int) -> Any:
     """Decode ``raw`` or raise ``ValueError`` saying what is wrong with it."""
     if raw.startswith(b"\xef\xbb\xbf"):
-        raise _Refused("the body starts with a byte-order mark: send UTF-8 without one")
+        raise Refused("the body starts with a byte-order mark: send UTF-8 without one")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _Refused("the body is not valid UTF-8") from exc
+        raise Refused("the body is not valid UTF-8") from exc
     try:
         value = json.loads(
             text,
             object_pairs_hook=_no_duplicates,
-            parse_constant=_no_constants,
-            parse_float=_finite_float,
+            parse_constant=refuse_constant,
+            parse_float=finite_float,
         )
-    except _Refused:
+    except Refused:
         raise
     except RecursionError as exc:
-        raise _Refused(f"nesting deeper than {max_depth} levels") from exc
+        raise Refused(f"nesting deeper than {max_depth} levels") from exc
     except json.JSONDecodeError as exc:
-        raise _Refused(f"the body is not valid JSON: {exc}") from exc
+        raise Refused(f"the body is not valid JSON: {exc}") from exc
     except ValueError as exc:
         # An integer longer than Python converts (4300 digits).
-        raise _Refused("a number has too many digits (at most 4300)") from exc
+        raise Refused("a number has too many digits (at most 4300)") from exc
     # A string holds a NUL or a lone surrogate only through a ``\u`` escape (the UTF-8
     # decoder and the parser refuse them raw), and nesting is at most the number of
     # brackets: most bodies need no walk.

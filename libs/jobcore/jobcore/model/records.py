@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -100,23 +99,15 @@ class _FieldReader:
         if value is None or value == "":
             return None
         try:
-            return json.loads(value, parse_constant=_not_a_number, parse_float=_finite_float)
+            # Jobcore writes strict JSON: NaN or a number overflowing to infinity is damage.
+            return json.loads(
+                value,
+                parse_constant=json_text.refuse_constant,
+                parse_float=json_text.finite_float,
+            )
         except ValueError:
             self.errors.append(name)
             return None
-
-
-def _not_a_number(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    """A float field of stored JSON: Jobcore writes strict JSON, so one that overflows to
-    infinity is damage (an answer could not show it)."""
-    value = float(text)
-    if value in (math.inf, -math.inf):
-        raise ValueError(f"{text[:40]} overflows")
-    return value
 
 
 #: Fields every record is written with; a record without one is reported as damaged.
