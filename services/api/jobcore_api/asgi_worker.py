@@ -21,11 +21,13 @@ import logging
 import resource
 from typing import Any, ClassVar
 
+import falcon
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
 from jobcore import json_text
 from jobcore.settings import Settings
+from jobcore_api.problems import problem
 from jobcore_api.request_body import BODY_CUT_SHORT, declared_too_large
 
 #: Most bytes of a request line and headers (gunicorn's own limits come to about 8 KiB
@@ -56,14 +58,8 @@ _HEAD_TOO_LARGE = _plain_response(
 
 def _body_too_large(length: int, limit: int) -> bytes:
     """The app's ``413`` for a declared ``Content-Length`` over the limit, as problem+json."""
-    body = json_text.answer(
-        {
-            "type": "about:blank",
-            "title": "Body too large",
-            "status": 413,
-            "detail": declared_too_large(length, limit),
-        }
-    )
+    refused = problem(falcon.HTTP_413, "Body too large", declared_too_large(length, limit))
+    body = json_text.answer(refused.to_problem())
     return (
         b"HTTP/1.1 413 Content Too Large\r\ncontent-type: application/problem+json\r\n"
         b"content-length: " + str(len(body)).encode("ascii") + b"\r\n"
