@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jobcore import json_text
 from jobcore.errors import InvalidRequest, MalformedRequest, UnknownJobType
 from jobcore.intake.idempotency import (
     CLIENT_NAMESPACE,
-    canonical_json,
     digest,
     fingerprint,
     key_problem,
@@ -110,7 +110,7 @@ def test_a_fingerprint_ignores_key_order(payload, rnd: random.Random):
 @FAST
 @given(json_values, json_values)
 def test_different_payloads_have_different_fingerprints(first, second):
-    same = canonical_json(first) == canonical_json(second)
+    same = json_text.canonical(first) == json_text.canonical(second)
     assert (fingerprint("dummy", first, {}) == fingerprint("dummy", second, {})) == same
 
 
@@ -125,7 +125,7 @@ def test_type_and_options_are_part_of_the_fingerprint(payload, job_type, attempt
 @FAST
 @given(json_values)
 def test_canonical_json_round_trips(value):
-    assert json.loads(canonical_json(value)) == value
+    assert json.loads(json_text.canonical(value)) == value
 
 
 # --- strict JSON: never anything but a value or a ValueError -------------------------------

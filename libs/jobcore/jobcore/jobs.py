@@ -393,11 +393,6 @@ class Submitting:
 
     def accepted(self, accepted: Accepted) -> Accepted:
         self.sent.accepted(accepted.job_id, duplicate=accepted.duplicate)
-        count_submitted(accepted, self.submission)
+        if not accepted.duplicate:  # a replay is not a new job
+            series(JOBS_SUBMITTED, self.submission.spec.name).inc()
         return accepted
-
-
-def count_submitted(accepted: Accepted, submission: Submission) -> None:
-    """Count an accepted submission (a replay is not a new job)."""
-    if not accepted.duplicate:
-        series(JOBS_SUBMITTED, submission.spec.name).inc()

@@ -80,16 +80,12 @@ def digest(key: str) -> str:
     return _hash128(key)
 
 
-def canonical_json(value: Any, *, floats: bool = True) -> str:
-    return json_text.canonical(value, floats=floats)
-
-
 def fingerprint(
     job_type: str, payload: Any, options: dict[str, Any], *, floats: bool = True
 ) -> str:
     """Same request ⇔ same fingerprint: canonical JSON of type, payload and options
     (``floats=False``: payload and options hold none)."""
-    canonical = canonical_json(
+    canonical = json_text.canonical(
         {"type": job_type, "payload": payload, "options": options}, floats=floats
     )
     return _hash128(canonical)
