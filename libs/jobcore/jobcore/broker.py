@@ -485,8 +485,8 @@ def encode_message(
 
 
 def random_uuid_text() -> str:
-    """``str(uuid4())``, made from the same 16 random bytes without building a ``UUID``
-    (whose checks cost twice the rest): the Redis broker's id of a message Jobcore writes."""
+    """``str(uuid4())``, made from the same 16 random bytes without building a ``UUID`` (and
+    its argument checks): the Redis broker's id of a message Jobcore writes."""
     raw = bytearray(os.urandom(16))
     raw[6] = raw[6] & 0x0F | 0x40  # version 4
     raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant

@@ -3,9 +3,10 @@ job's message, the API's answers), by orjson where its text is the standard libr
 
 For values without floats and with integers within 64 bits, orjson writes what
 ``json.dumps`` writes with the same options, byte for byte (``tests/test_json_text.py``
-checks it for any such value), in a tenth of the time. Floats are left to the standard
-library: the two spell some differently (``1e+16`` against ``1e16``), and a fingerprint or a
-stored payload must not change its text between versions. A value orjson refuses (an
+checks it for any such value), in one C call (the standard library's encoder sets its C
+encoder up again on every call). Floats are left to the standard library: the two spell
+some differently (``1e+16`` against ``1e16``), and a fingerprint or a stored payload must
+not change its text between versions. A value orjson refuses (an
 integer beyond 64 bits, a non-string key) goes to the standard library too.
 
 Every reader of JSON refuses the numbers strict JSON has no room for: NaN and infinities

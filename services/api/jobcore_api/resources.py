@@ -233,8 +233,10 @@ class HealthResource:
         resp.media = {"status": "ok"}
 
 
-#: The readiness probe's view of Redis: an outage is one line, not one per probe.
 class ReadinessResource:
+    """``GET /readyz``: whether Redis answers; an outage is one log line (``STORE_OUTAGE``,
+    shared with scrapes), not one per probe."""
+
     def __init__(self, jobs: AsyncJobs) -> None:
         self.jobs = jobs
 
