@@ -11,7 +11,9 @@ import pytest
 import requests
 from conftest import submit
 from falcon import testing
+from prometheus_client.parser import text_string_to_metric_families
 
+from jobcore import json_text
 from jobcore.jobs import Jobs, new_job_id
 from jobcore_api.app import create_app
 
@@ -570,3 +572,38 @@ def test_a_line_break_at_the_very_end_is_refused_too(api, payload_type, payload,
     refused = api.simulate_post("/jobs", json=body)
     assert refused.status_code == 422, refused.json
     assert pointer in [e["pointer"] for e in refused.json["errors"]]
+
+
+def test_every_answer_is_compact_json_problems_included(api):
+    answers = [
+        api.simulate_get("/healthz"),
+        api.simulate_post("/jobs", json={"type": "dummy", "payload": {"echo": "hé"}}),
+        api.simulate_post("/jobs", json={}),  # 422
+        api.simulate_post("/jobs", body=b"{", headers={"Content-Type": "application/json"}),
+        api.simulate_get("/no-such-route"),  # 404
+        api.simulate_delete("/healthz"),  # 405
+    ]
+    assert [a.status_code for a in answers] == [200, 202, 422, 400, 404, 405]
+    for answer in answers:
+        # No spaces, UTF-8 as is: the text orjson writes for the same value, key order kept.
+        assert answer.content == json_text.answer(answer.json), answer.text
+
+
+def test_a_scrape_shows_the_requests_this_process_answered_before_it(api):
+    def count() -> float:
+        text = api.simulate_get("/metrics").text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "jobcore_api_requests_total" and sample.labels == {
+                    "route": "/jobs/{job_id}",
+                    "method": "GET",
+                    "status": "404",
+                }:
+                    return sample.value
+        return 0.0
+
+    before = count()
+    for _ in range(3):
+        assert api.simulate_get("/jobs/no-such-job").status_code == 404
+    # Counted in memory, written to the metric files before this scrape is rendered.
+    assert count() == before + 3
