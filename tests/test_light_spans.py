@@ -207,3 +207,15 @@ def test_under_follow_parent_a_child_takes_its_parents_decision_and_trace_state(
         "send q", kind=SpanKind.PRODUCER, attributes={}, provider=made
     ).is_recording()
     made.shutdown()
+
+
+def test_with_the_sdk_disabled_spans_are_the_providers_own_and_record_nothing(monkeypatch):
+    """``OTEL_SDK_DISABLED=true``: the SDK's provider hands out a no-op tracer, whose spans
+    Jobcore uses as they are (before, every request and job failed on it)."""
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    disabled = TracerProvider()
+    span = start_span("send q", kind=SpanKind.PRODUCER, attributes={"a": 1}, provider=disabled)
+    assert not isinstance(span, LightSpan)
+    assert not span.is_recording()
+    span.set_attribute("jobcore.outcome", "sent")
+    span.end()

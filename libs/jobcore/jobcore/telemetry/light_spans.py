@@ -27,6 +27,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util import types
@@ -63,15 +64,16 @@ _recorder_of: tuple[trace.TracerProvider, _Recorder | trace.Tracer] | None = Non
 
 
 def _recorder(provider: trace.TracerProvider) -> _Recorder | trace.Tracer:
-    """``provider``'s recorder, or its own tracer when it is not the SDK's; remembered per
-    provider (the SDK's ``get_tracer`` builds two scope objects and resets a warnings filter
-    on every call)."""
+    """``provider``'s recorder, or its own tracer when it is not the SDK's or hands out no
+    SDK tracer (``OTEL_SDK_DISABLED``); remembered per provider (the SDK's ``get_tracer``
+    builds two scope objects and resets a warnings filter on every call)."""
     global _recorder_of
     cached = _recorder_of
     if cached is not None and cached[0] is provider:
         return cached[1]
     tracer = provider.get_tracer(TRACER_NAME)
-    found = _Recorder(provider, tracer) if isinstance(provider, TracerProvider) else tracer
+    recorded = isinstance(provider, TracerProvider) and isinstance(tracer, SdkTracer)
+    found = _Recorder(provider, tracer) if recorded else tracer
     _recorder_of = (provider, found)
     return found
 
