@@ -72,8 +72,9 @@ def _recorder(provider: trace.TracerProvider) -> _Recorder | trace.Tracer:
     if cached is not None and cached[0] is provider:
         return cached[1]
     tracer = provider.get_tracer(TRACER_NAME)
-    recorded = isinstance(provider, TracerProvider) and isinstance(tracer, SdkTracer)
-    found = _Recorder(provider, tracer) if recorded else tracer
+    found: _Recorder | trace.Tracer = tracer
+    if isinstance(provider, TracerProvider) and isinstance(tracer, SdkTracer):
+        found = _Recorder(provider, tracer)
     _recorder_of = (provider, found)
     return found
 
