@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,3 +165,33 @@ def test_a_traceparent_is_read_as_the_w3c_propagator_reads_it(traceparent):
         assert found is None
     else:
         assert found == wanted
+
+
+def test_with_the_sdk_disabled_jobs_are_accepted_and_run_untraced(tmp_path, smtp_sink):
+    """``OTEL_SDK_DISABLED=true`` turns tracing off: the API and the workers go on, no spans."""
+    receiver = OtlpReceiver().start()
+    redis = RedisServer(tmp_path / "redis").start()
+    env = private_env(
+        redis,
+        smtp_sink.url,
+        tmp_path,
+        OTEL_SDK_DISABLED="true",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        JOBCORE_WORKER_METRICS_PORT="0",
+    )
+    api = ApiProcess(env, tmp_path / "api.log").start()
+    worker = WorkerProcess(env, tmp_path / "worker.log", "--processes", "1").start()
+    try:
+        accepted = submit_http(api.url, {"type": "dummy", "payload": {"failTimes": 1}})
+        record = _record(TracedStack(receiver, api, worker), accepted["jobId"], "completed")
+        assert record["attempts"] == 2
+        time.sleep(0.5)  # export runs every 100 ms: none would have been held back
+        assert receiver.spans == []
+    finally:
+        worker.stop()
+        api.stop()
+        redis.stop()
+        receiver.stop()
+    for log in ("api.log", "worker.log"):
+        assert "AttributeError" not in (tmp_path / log).read_text()  # the job's own failure only
