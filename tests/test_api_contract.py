@@ -179,7 +179,17 @@ def test_a_chunked_retry_body_is_read_not_ignored(http_api, body):
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml", ""]
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/xml",
+        "",
+        "+json",
+        "text/json+json",
+        "application/+json",
+        "application/jsonx",
+    ],
 )
 def test_a_body_that_is_not_json_is_a_415(api, content_type):
     headers = {"Content-Type": content_type} if content_type else {}
@@ -187,9 +197,25 @@ def test_a_body_that_is_not_json_is_a_415(api, content_type):
     assert_problem(result, 415)
 
 
-def test_json_with_a_charset_parameter_is_json(api):
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json; charset=utf-8",
+        'Application/JSON; charset="UTF-8"',
+        "application/json;charset=utf8",
+        "application/vnd.jobcore+json",
+    ],
+)
+def test_json_in_utf_8_is_json_however_its_type_is_spelled(api, content_type):
     body = json.dumps({"type": "dummy", "payload": {}}).encode()
-    assert post_raw(api, body, "application/json; charset=utf-8").status_code == 202
+    assert post_raw(api, body, content_type).status_code == 202
+
+
+@pytest.mark.parametrize("charset", ["latin-1", "utf-16", "windows-1252"])
+def test_json_declared_in_another_charset_is_a_415_naming_utf_8(api, charset):
+    body = json.dumps({"type": "dummy", "payload": {}}).encode()
+    problem = assert_problem(post_raw(api, body, f"application/json; charset={charset}"), 415)
+    assert "UTF-8" in problem["detail"] and charset in problem["detail"]
 
 
 # --- 422: parsed, but breaking a schema or a limit ---------------------------------------

@@ -29,6 +29,9 @@ READ_CHUNK = 64 * 1024
 #: The headers of an answer given before the body was read whole: the rest of it would be
 #: read as the next request, so the connection closes.
 _UNREAD = {"Connection": "close"}
+#: JSON's media types: ``application/json`` and structured-syntax ones (RFC 6839), such as
+#: ``application/merge-patch+json``.
+_JSON_MEDIA_TYPE = re.compile(r"application/(?:json|[a-z0-9][a-z0-9!#$&^_.-]*\+json)")
 #: A body that asks for nothing: empty, blank, or an empty JSON object.
 _NOTHING = re.compile(rb"\s*(\{\s*\})?\s*")
 
@@ -68,13 +71,23 @@ def _refuse_unless_whole(req: Request, raw: bytes) -> None:
 
 async def read_json(req: Request, max_bytes: int, max_depth: int) -> Any:
     """The request's JSON body, or a problem for the client to fix (400/413/415)."""
-    content_type = (req.content_type or "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
+    declared = req.content_type or ""
+    content_type, parameters = falcon.parse_header(declared) if declared else ("", {})
+    content_type = content_type.lower()
+    if not _JSON_MEDIA_TYPE.fullmatch(content_type):
         raise problem(
             falcon.HTTP_415,
             "Unsupported media type",
             f"send the body as JSON with Content-Type: application/json "
-            f"(got {content_type or 'no content type'})",
+            f"(got {content_type[:60] or 'no content type'})",
+        )
+    charset = parameters.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8", "us-ascii"):
+        raise problem(
+            falcon.HTTP_415,
+            "Unsupported charset",
+            f"JSON is read as UTF-8: send the body in UTF-8, with charset=utf-8 or no charset "
+            f"(got charset={charset[:40]})",
         )
     encoding = (req.get_header("Content-Encoding") or "identity").strip().lower()
     if encoding != "identity":
