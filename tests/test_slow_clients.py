@@ -339,3 +339,56 @@ def test_a_chunked_body_over_the_limit_closes_its_connection(http_api: str) -> N
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"connection: close" in answer.partition(b"\r\n\r\n")[0].lower()
     assert answer.count(b"HTTP/1.1 ") == 1, "the connection closed after the refusal"
+
+
+def _problem_of(answer: bytes) -> tuple[int, dict[str, object]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    headers = dict(line.lower().split(b": ", 1) for line in lines[1:])
+    assert headers[b"content-type"] == b"application/problem+json", answer
+    assert headers[b"connection"] == b"close", answer
+    assert int(headers[b"content-length"]) == len(body), answer
+    return int(lines[0].split()[1]), json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"FOO BAR\r\n\r\n", 400),
+        (b"get /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400),
+        (b"GET /jobs/a b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (
+            b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+        ),
+        (b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+        (
+            b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Transfer-Encoding: gzip, chunked\r\n\r\n10\r\n{"type":"dummy"}\r\n0\r\n\r\n',
+            501,
+        ),
+    ],
+)
+def test_what_the_http_layer_refuses_is_a_problem_saying_what_to_send(
+    http_api: str, request_bytes: bytes, status: int
+) -> None:
+    port = int(http_api.rsplit(":", 1)[1])
+    answered, problem = _problem_of(_raw(port, request_bytes))
+    assert answered == status == problem["status"]
+    assert problem["title"] and len(str(problem["detail"])) > 20
+
+
+def test_a_body_in_a_transfer_coding_besides_chunked_creates_no_job(http_api: str) -> None:
+    port = int(http_api.rsplit(":", 1)[1])
+    body = json.dumps({"type": "dummy", "payload": {"echo": "gzip-chunked"}}).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    answer = _raw(
+        port,
+        b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: gzip, chunked\r\n\r\n" + chunked,
+    )
+    assert answer.startswith(b"HTTP/1.1 501"), answer
+    assert _jobs_echoing(http_api, "gzip-chunked") == []

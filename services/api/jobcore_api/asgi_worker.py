@@ -10,6 +10,9 @@ timer stops at the first byte) and takes headers of any size. ``ApiHttpProtocol`
 - a write deadline: a client that stops reading its answer for as long is dropped;
 - a header limit: more than ``MAX_HEAD_BYTES`` before the headers end gets ``431``;
 - HTTP/1.0 and 1.1 only (``505`` otherwise: Falcon's ASGI app takes no other version);
+- a body in a transfer coding besides ``chunked`` gets ``501`` (the parser would read
+  ``gzip, chunked`` as plain chunks);
+- every such refusal, and what the parser cannot read (``400``), is problem+json;
 - a request whose connection closed before its body arrived whole is marked, so the app
   refuses what it read of it instead of acting on a truncated body.
 """
@@ -35,36 +38,48 @@ from jobcore_api.request_body import BODY_CUT_SHORT, declared_too_large
 MAX_HEAD_BYTES = 64 * 1024
 
 
-def _plain_response(status: bytes, text: str) -> bytes:
-    body = text.encode("ascii")
+def _refusal(status: str, title: str, detail: str) -> bytes:
+    """An answer the protocol gives on its own, before the app sees the request: problem+json
+    as the app's, and the connection closed (what is left of the request is not read)."""
+    body = json_text.answer(problem(status, title, detail).to_problem())
     return (
-        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"HTTP/1.1 " + status.encode("ascii") + b"\r\ncontent-type: application/problem+json\r\n"
         b"content-length: " + str(len(body)).encode("ascii") + b"\r\n"
         b"connection: close\r\n\r\n" + body
     )
 
 
-_TIMED_OUT = _plain_response(
-    b"408 Request Timeout", "the request did not arrive in time; send it whole and promptly"
+_TIMED_OUT = _refusal(
+    falcon.HTTP_408,
+    "Request timeout",
+    "the request did not arrive in time; send it whole and promptly",
 )
-_VERSION_NOT_SUPPORTED = _plain_response(
-    b"505 HTTP Version Not Supported", "send the request as HTTP/1.1 (or HTTP/1.0)"
+_VERSION_NOT_SUPPORTED = _refusal(
+    falcon.HTTP_505, "HTTP version not supported", "send the request as HTTP/1.1 (or HTTP/1.0)"
 )
-_HEAD_TOO_LARGE = _plain_response(
-    b"431 Request Header Fields Too Large",
+_HEAD_TOO_LARGE = _refusal(
+    falcon.HTTP_431,
+    "Request header fields too large",
     f"the request line and headers exceed {MAX_HEAD_BYTES} bytes",
+)
+_MALFORMED = _refusal(
+    falcon.HTTP_400,
+    "Malformed HTTP request",
+    "the request is not HTTP/1.1: send a request line (an upper-case method, a path, "
+    "HTTP/1.1), then one 'Name: value' header per line, each line ending in CRLF, then an "
+    "empty line; and one Content-Length or Transfer-Encoding: chunked for a body, not both",
+)
+_TRANSFER_CODING = _refusal(
+    falcon.HTTP_501,
+    "Unsupported transfer coding",
+    "send the body as it is (with a Content-Length) or chunked (Transfer-Encoding: chunked); "
+    "no other transfer coding is read",
 )
 
 
 def _body_too_large(length: int, limit: int) -> bytes:
-    """The app's ``413`` for a declared ``Content-Length`` over the limit, as problem+json."""
-    refused = problem(falcon.HTTP_413, "Body too large", declared_too_large(length, limit))
-    body = json_text.answer(refused.to_problem())
-    return (
-        b"HTTP/1.1 413 Content Too Large\r\ncontent-type: application/problem+json\r\n"
-        b"content-length: " + str(len(body)).encode("ascii") + b"\r\n"
-        b"connection: close\r\n\r\n" + body
-    )
+    """The app's ``413`` for a declared ``Content-Length`` over the limit."""
+    return _refusal(falcon.HTTP_413, "Body too large", declared_too_large(length, limit))
 
 
 class _OneWriteAnswer:
@@ -181,6 +196,8 @@ class ApiHttpProtocol(HttpToolsProtocol):
             self._refuse(_HEAD_TOO_LARGE)
         elif self.parser.get_http_version() not in ("1.0", "1.1"):
             self._refuse(_VERSION_NOT_SUPPORTED)
+        elif self._transfer_coded():
+            self._refuse(_TRANSFER_CODING)
         elif (declared := self._declared_length()) > self.max_body_bytes:
             # Before the app would ask for the body (and a ``100 Continue`` invite it).
             self._refuse(_body_too_large(declared, self.max_body_bytes))
@@ -195,6 +212,18 @@ class ApiHttpProtocol(HttpToolsProtocol):
             if name == b"content-length" and value.isdigit():
                 return int(value)
         return 0
+
+    def _transfer_coded(self) -> bool:
+        """The body is sent in a transfer coding besides chunked (``gzip, chunked``), which
+        the parser would not undo: read as it is, it would not be the body meant."""
+        for name, value in self.headers:
+            if name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+                return True
+        return False
+
+    def send_400_response(self, msg: str) -> None:
+        """What the parser cannot read (uvicorn answers it in plain text)."""
+        self._refuse(_MALFORMED)
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
