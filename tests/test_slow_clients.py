@@ -392,3 +392,28 @@ def test_a_body_in_a_transfer_coding_besides_chunked_creates_no_job(http_api: st
     )
     assert answer.startswith(b"HTTP/1.1 501"), answer
     assert _jobs_echoing(http_api, "gzip-chunked") == []
+
+
+def test_past_the_connection_limit_a_request_gets_a_503_with_retry_after(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    api = ApiProcess(dict(env, JOBCORE_API_MAX_CONNECTIONS="4"), tmp_path / "api.log", workers=1)
+    api.start()
+    held = []
+    try:
+        for _ in range(4):
+            held.append(socket.create_connection(("127.0.0.1", api.port), timeout=5))
+        time.sleep(0.3)  # each is accepted before the next request
+        answered, problem = _problem_of(_raw(api.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+        assert answered == 503 == problem["status"]
+        head = _raw(api.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").split(b"\r\n\r\n")[0]
+        assert b"\r\nretry-after: 1" in head.lower()
+        for conn in held:
+            conn.close()
+        held.clear()
+        time.sleep(0.3)
+        assert requests.get(api.url + "/healthz", timeout=5).status_code == 200
+    finally:
+        for conn in held:
+            conn.close()
+        api.stop()

@@ -30,7 +30,7 @@ from uvicorn_worker import UvicornWorker
 
 from jobcore import json_text
 from jobcore.settings import Settings
-from jobcore_api.problems import problem
+from jobcore_api.problems import RETRY_AFTER_SECONDS, problem
 from jobcore_api.request_body import BODY_CUT_SHORT, declared_too_large
 
 #: Most bytes of a request line and headers (gunicorn's own limits come to about 8 KiB
@@ -77,9 +77,27 @@ _TRANSFER_CODING = _refusal(
 )
 
 
+def _too_many_connections() -> bytes:
+    """``503`` past ``JOBCORE_API_MAX_CONNECTIONS`` (uvicorn's own is plain text, no
+    ``Retry-After``)."""
+    refused = _refusal(
+        falcon.HTTP_503,
+        "Too many connections",
+        "this API process holds as many connections (or requests) as it takes; retry in a "
+        "moment, over a kept-alive connection rather than a new one each time",
+    )
+    head, _, body = refused.partition(b"\r\n\r\n")
+    return (
+        head + b"\r\nretry-after: " + str(RETRY_AFTER_SECONDS).encode("ascii") + b"\r\n\r\n" + body
+    )
+
+
 def _body_too_large(length: int, limit: int) -> bytes:
     """The app's ``413`` for a declared ``Content-Length`` over the limit."""
     return _refusal(falcon.HTTP_413, "Body too large", declared_too_large(length, limit))
+
+
+_OVER_CAPACITY = _too_many_connections()
 
 
 class _OneWriteAnswer:
@@ -198,6 +216,9 @@ class ApiHttpProtocol(HttpToolsProtocol):
             self._refuse(_VERSION_NOT_SUPPORTED)
         elif self._transfer_coded():
             self._refuse(_TRANSFER_CODING)
+        elif self._over_capacity():
+            self.logger.warning("Exceeded concurrency limit.")
+            self._refuse(_OVER_CAPACITY)
         elif (declared := self._declared_length()) > self.max_body_bytes:
             # Before the app would ask for the body (and a ``100 Continue`` invite it).
             self._refuse(_body_too_large(declared, self.max_body_bytes))
@@ -220,6 +241,11 @@ class ApiHttpProtocol(HttpToolsProtocol):
             if name == b"transfer-encoding" and value.strip().lower() != b"chunked":
                 return True
         return False
+
+    def _over_capacity(self) -> bool:
+        """uvicorn's own test for its ``503``, taken first to answer it as the app would."""
+        limit = self.limit_concurrency
+        return limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit)
 
     def send_400_response(self, msg: str) -> None:
         """What the parser cannot read (uvicorn answers it in plain text)."""
