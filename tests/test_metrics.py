@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,6 +72,22 @@ def test_worker_port_counts_attempts_of_every_process_by_type_and_outcome(ran):
     # Every type has its series from the start, at zero.
     assert ("jobcore_jobs_started_total", frozenset({("type", "report")})) in found
     assert value(found, "jobcore_store_up", kind="worker") == 1
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses a socket listens on at ``port`` (``/proc/net/tcp``, IPv4)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, port_hex = local.split(":")
+        if state == "0A" and int(port_hex, 16) == port:  # LISTEN
+            found.add(str(ipaddress.IPv4Address(bytes(reversed(bytes.fromhex(address))))))
+    return found
+
+
+def test_worker_port_listens_on_loopback_by_default(ran):
+    wait_until(lambda: samples(ran.worker_metrics_url), message="the worker's metrics port")
+    assert _listening_addresses(ran.worker_metrics_port) == {"127.0.0.1"}
 
 
 def test_api_counts_requests_of_every_gunicorn_worker_by_route_and_status(ran):

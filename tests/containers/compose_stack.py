@@ -112,6 +112,7 @@ def compose_override(
             | {
                 "SMTP_URL": f"smtp://127.0.0.1:{ports.smtp}",
                 "JOBCORE_WORKER_METRICS_PORT": str(ports.worker_metrics[0]),
+                "JOBCORE_WORKER_METRICS_HOST": "127.0.0.1",
             },
         },
         "scheduler": {"environment": loopback},

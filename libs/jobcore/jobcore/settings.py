@@ -274,6 +274,12 @@ class Settings:
         maximum=65535,
         example=True,
     )
+    worker_metrics_host: str = setting(
+        "127.0.0.1",
+        "JOBCORE_WORKER_METRICS_HOST",
+        "worker Prometheus bind address (the worker image sets `0.0.0.0`)",
+        example=True,
+    )
     job_modules: str = setting(
         "",
         "JOBCORE_JOB_MODULES",

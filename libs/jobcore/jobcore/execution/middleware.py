@@ -26,7 +26,9 @@ def worker_middleware(runtime: Runtime) -> list[Middleware]:
     logging.getLogger(DRAMATIQ_WORKER_THREAD_LOGGER).addFilter(EXPECTED_ENDS)
     settings = runtime.settings
     queues = list(settings.queues or runtime.job_types.queues())
-    metrics = JobMetrics(runtime.job_types.names(), settings.worker_metrics_port)
+    metrics = JobMetrics(
+        runtime.job_types.names(), settings.worker_metrics_port, settings.worker_metrics_host
+    )
     presence = WorkerPresence(runtime, queues, lambda: lifecycle.in_flight())
     # The lifecycle computes each attempt's outcome once and tells the metrics and the span.
     lifecycle = JobLifecycle(runtime, presence.current_id, listeners=(metrics, JobSpanDetails()))

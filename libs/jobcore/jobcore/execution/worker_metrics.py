@@ -33,7 +33,7 @@ class JobMetrics(Middleware):
     """Counts each attempt's start and outcome (an ``AttemptListener`` of ``JobLifecycle``,
     which computes the outcome once), and serves the worker's metrics port."""
 
-    def __init__(self, job_types: list[str], port: int, host: str = "0.0.0.0") -> None:
+    def __init__(self, job_types: list[str], port: int, host: str = "127.0.0.1") -> None:
         self.job_types = job_types
         self.port = port
         self.host = host
