@@ -221,3 +221,33 @@ def test_ctrl_c_with_jobs_in_flight_requeues_them_and_leaves_nothing_active(tmp_
         assert "Found 'None' message" not in again.log()
     finally:
         redis_server.stop()
+
+
+def test_after_ctrl_c_the_api_stops_taking_requests_at_once_while_workers_finish(tmp_path, sink):
+    stack = StackProcess(tmp_path, "stack", SMTP_URL=sink.url)
+    with running(stack):
+        stack.wait_healthy()
+        job = {"type": "welcome-email", "payload": {"email": "a@example.com", "name": "A"}}
+        assert requests.post(stack.url + "/jobs", json=job, timeout=5).status_code == 202
+        assert stack.process is not None
+        began = time.monotonic()
+        os.killpg(stack.process.pid, signal.SIGINT)
+
+        def refused() -> float | None:
+            try:
+                requests.get(stack.url + "/healthz", timeout=0.5)
+            except requests.RequestException:
+                return time.monotonic() - began
+            return None
+
+        refused_after = wait_until(refused, timeout=30, message="the API refusing")
+        stack.wait(timeout=60)
+        exited_after = time.monotonic() - began
+    print(f"\nAPI refused after {refused_after:.2f} s; the stack exited after {exited_after:.2f} s")
+    assert refused_after < 1.5, stack.log()[-3000:]
+    log = stack.log()
+    # Redis stopped last, after every other service.
+    stopped = [line.split("|")[0].strip() for line in log.splitlines() if "| stopped" in line]
+    assert stopped[-1] == "redis" and {"api", "worker"} <= set(stopped), stopped
+    assert len(stopped) == len(set(stopped)), stopped
+    assert "Errno 9" not in log

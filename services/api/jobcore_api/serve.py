@@ -48,6 +48,8 @@ class JobcoreGunicorn(BaseApplication):  # type: ignore[misc]
 
 #: gunicorn's start-up line naming its sockets.
 _LISTENING = "Listening at: %s (%s)"
+#: gunicorn's line for a socket it could not close (at exit, uvicorn's server has).
+_CLOSING_FAILED = "Error while closing socket %s"
 
 
 class ApiLogger(Logger):  # type: ignore[misc]
@@ -57,6 +59,8 @@ class ApiLogger(Logger):  # type: ignore[misc]
     """
 
     def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        if msg == _CLOSING_FAILED and args and "Errno 9" in str(args[0]):
+            return  # uvicorn closed the worker's socket already; gunicorn closes it again
         if msg == _LISTENING and args and not args[0]:
             addresses = ",".join(f"http://{address}" for address in self.cfg.bind)
             msg = "Listening at: %s (%s; each worker binds it with SO_REUSEPORT)"

@@ -44,7 +44,7 @@ class EmbeddedRedis(Service):
     and restarted from its data directory (same port, same AOF) when it dies."""
 
     def __init__(self, server: RedisServer, env: dict[str, str]) -> None:
-        super().__init__("redis", [], env)
+        super().__init__("redis", [], env, stops_last=True)
         self.server = server
 
     def start(self) -> None:

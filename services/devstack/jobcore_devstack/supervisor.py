@@ -46,10 +46,14 @@ class Service:
     started_at: float = 0.0
     young_deaths: int = 0
     restart_at: float | None = None
+    #: Stopped after every other service, which may need it while they stop (the store).
+    stops_last: bool = False
+    _signalled: bool = field(default=False, repr=False)
 
     def start(self) -> None:
         self.started_at = time.monotonic()
         self.restart_at = None
+        self._signalled = False
         self.process = subprocess.Popen(
             self.command,
             env=self.env,
@@ -68,23 +72,32 @@ class Service:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def signal_stop(self) -> None:
+        """SIGTERM, without waiting: the service's own leader forwards it to its children."""
+        if self.alive() and not self._signalled:
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+            self._signalled = True
+
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        if not self.alive():
+        """Stop and wait, killing the service after ``timeout``; said once, also when it had
+        stopped already on the signal ``signal_stop`` sent."""
+        if self.process is None or not (self._signalled or self.alive()):
             return
-        assert self.process is not None
-        # The service's own leader forwards the signal to its children, once.
-        self.process.send_signal(signal.SIGTERM)
+        self.signal_stop()
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             say(self.name, "did not stop in time; killing", self.color)
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        self._signalled = False
         say(self.name, f"stopped ({self.process.returncode})", self.color)
 
 
 class Supervisor:
-    """Starts services in order, restarts those that die, stops them in reverse order."""
+    """Starts services in order, restarts those that die, stops them together and the store
+    last."""
 
     def __init__(self) -> None:
         self.services: list[Service] = []
@@ -145,5 +158,13 @@ class Supervisor:
         self._stopping.set()
 
     def stop_all(self) -> None:
-        for service in reversed(self.services):
+        """Every service but those that stop last is told to stop at once (the API refuses
+        new requests while the workers finish theirs), each is waited for, then the rest."""
+        first = [s for s in self.services if not s.stops_last]
+        for service in first:
+            service.signal_stop()
+        for service in reversed(first):
             service.stop()
+        for service in reversed(self.services):
+            if service.stops_last:
+                service.stop()
