@@ -364,6 +364,8 @@ def _problem_of(answer: bytes) -> tuple[int, dict[str, object]]:
             400,
         ),
         (b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        (b"GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n", 505),
+        (b"GET /healthz HTTP/3.0\r\nHost: x\r\n\r\n", 505),
         (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", 431),
         (
             b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -401,9 +403,16 @@ def test_past_the_connection_limit_a_request_gets_a_503_with_retry_after(
     api.start()
     held = []
     try:
-        for _ in range(4):
+        for _ in range(3):
             held.append(socket.create_connection(("127.0.0.1", api.port), timeout=5))
         time.sleep(0.3)  # each is accepted before the next request
+        # The fourth connection is within the limit; a fifth is past it.
+        assert (
+            _raw(api.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[:12]
+            == b"HTTP/1.1 200"
+        )
+        held.append(socket.create_connection(("127.0.0.1", api.port), timeout=5))
+        time.sleep(0.3)
         answered, problem = _problem_of(_raw(api.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
         assert answered == 503 == problem["status"]
         head = _raw(api.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").split(b"\r\n\r\n")[0]
@@ -417,3 +426,14 @@ def test_past_the_connection_limit_a_request_gets_a_503_with_retry_after(
         for conn in held:
             conn.close()
         api.stop()
+
+
+def test_a_malformed_request_is_refused_after_the_answers_to_those_before_it(
+    http_api: str,
+) -> None:
+    port = int(http_api.rsplit(":", 1)[1])
+    answer = _raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    second = answer.index(b"HTTP/1.1 400")
+    status, problem = _problem_of(answer[second:])
+    assert status == 400 == problem["status"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import resource
 from typing import Any, ClassVar
 
@@ -98,6 +99,8 @@ def _body_too_large(length: int, limit: int) -> bytes:
 
 
 _OVER_CAPACITY = _too_many_connections()
+#: The HTTP version of a request line, wherever one begins in a read.
+_VERSION_IN_LINE = re.compile(rb"(?:^|\n)[!-~]+ [!-~]+ HTTP/(\d+\.\d+)\r?\n")
 
 
 class _OneWriteAnswer:
@@ -152,6 +155,10 @@ class ApiHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        #: ``JOBCORE_API_MAX_CONNECTIONS``, tested here (``_over_capacity``) in place of
+        #: uvicorn's own test, which it would otherwise also make.
+        self._connection_limit: int | None = self.limit_concurrency
+        self.limit_concurrency = None
         self._deadline: asyncio.TimerHandle | None = None
         self._write_deadline: asyncio.TimerHandle | None = None
         #: Bytes read while the head was incomplete, and the head's parsed size.
@@ -161,6 +168,10 @@ class ApiHttpProtocol(HttpToolsProtocol):
         self._in_message = False
         self._began_in_this_read = False
         self._refused = False
+        #: What the last read held (to tell a request line's HTTP version on a parse error).
+        self._last_read = b""
+        #: A refusal to send once the answers before it are written.
+        self._answer_last: bytes | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -184,6 +195,7 @@ class ApiHttpProtocol(HttpToolsProtocol):
             # until the deadline to arrive, whatever uvicorn's keep-alive timer did.
             self._arm()
         self._began_in_this_read = False
+        self._last_read = data
         super().data_received(data)
         # A head still unfinished after this read: all of it so far is head (the parser
         # names no header until its line ends, so a never-ending line is caught here). A
@@ -243,13 +255,31 @@ class ApiHttpProtocol(HttpToolsProtocol):
         return False
 
     def _over_capacity(self) -> bool:
-        """uvicorn's own test for its ``503``, taken first to answer it as the app would."""
-        limit = self.limit_concurrency
-        return limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit)
+        """More connections than the limit (this one counted), or as many requests in
+        flight: uvicorn's own test, off by one, would serve one connection fewer."""
+        limit = self._connection_limit
+        return limit is not None and (len(self.connections) > limit or len(self.tasks) >= limit)
 
     def send_400_response(self, msg: str) -> None:
-        """What the parser cannot read (uvicorn answers it in plain text)."""
-        self._refuse(_MALFORMED)
+        """What the parser cannot read (uvicorn answers it in plain text): a request line of
+        an HTTP version it does not know gets ``505``, anything else ``400``; both after the
+        answers to the requests read before it on this connection."""
+        answer = _MALFORMED
+        for version in _VERSION_IN_LINE.findall(self._last_read):
+            if version not in (b"1.0", b"1.1"):
+                answer = _VERSION_NOT_SUPPORTED
+        if self._idle() and not self.pipeline:
+            self._refuse(answer)
+        else:
+            self._refused = True  # nothing more is read; the answer waits its turn
+            self._disarm()
+            self._answer_last = answer
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._answer_last is not None and self._idle() and not self.pipeline:
+            answer, self._answer_last = self._answer_last, None
+            self._write_and_close(answer)
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
@@ -296,6 +326,9 @@ class ApiHttpProtocol(HttpToolsProtocol):
     def _refuse(self, response: bytes) -> None:
         self._refused = True
         self._disarm()
+        self._write_and_close(response)
+
+    def _write_and_close(self, response: bytes) -> None:
         if not self.transport.is_closing():
             self.transport.write(response)
             self.transport.close()
