@@ -435,6 +435,39 @@ def test_seed_001_with_an_idempotency_key_replays_the_same_job(api):
     assert again.headers["Location"] == first.headers["Location"]
 
 
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ('"delaySeconds":10', '"delaySeconds":10.0', '"delaySeconds":1e1'),
+        ('"payload":{"sleepSeconds":1}', '"payload":{"sleepSeconds":1.0}'),
+        (
+            '"backoff":{"type":"fixed","delayMs":100,"jitter":0}',
+            '"backoff":{"type":"fixed","delayMs":100,"jitter":0.0}',
+        ),
+    ],
+)
+def test_a_retry_spelling_a_number_differently_is_the_same_request(api, spellings):
+    key = f"numbers-{abs(hash(spellings))}"
+    answers = [
+        post_raw(
+            api,
+            b'{"type":"dummy",%s,"idempotencyKey":"%s"}' % (spelled.encode(), key.encode()),
+        )
+        for spelled in spellings
+    ]
+    assert [a.status_code for a in answers] == [202] + [200] * (len(spellings) - 1), [
+        a.text for a in answers
+    ]
+    assert len({a.json["jobId"] for a in answers}) == 1
+
+
+def test_a_retry_with_a_different_number_is_a_conflict(api):
+    first = post_raw(api, b'{"type":"dummy","delaySeconds":10,"idempotencyKey":"num-diff"}')
+    second = post_raw(api, b'{"type":"dummy","delaySeconds":10.5,"idempotencyKey":"num-diff"}')
+    assert first.status_code == 202
+    assert_problem(second, 422)
+
+
 def test_seed_004_csv_generation_is_accepted_as_csv_export(api, runtime):
     job_id = submit(api, SEED_004_CSV)["jobId"]
     record = api.simulate_get(f"/jobs/{job_id}").json

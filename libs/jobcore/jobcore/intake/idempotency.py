@@ -83,9 +83,21 @@ def digest(key: str) -> str:
 def fingerprint(
     job_type: str, payload: Any, options: dict[str, Any], *, floats: bool = True
 ) -> str:
-    """Same request ⇔ same fingerprint: canonical JSON of type, payload and options
-    (``floats=False``: payload and options hold none)."""
-    canonical = json_text.canonical(
-        {"type": job_type, "payload": payload, "options": options}, floats=floats
-    )
-    return _hash128(canonical)
+    """Same request ⇔ same fingerprint: canonical JSON of type, payload and options, equal
+    numbers spelled alike (``floats=False``: payload and options hold none)."""
+    request = {"type": job_type, "payload": payload, "options": options}
+    if floats:
+        request = _whole_floats_as_ints(request)
+    return _hash128(json_text.canonical(request, floats=floats))
+
+
+def _whole_floats_as_ints(value: Any) -> Any:
+    """``value`` with each whole float as an int: ``10``, ``10.0`` and ``1e1`` are one JSON
+    number, so a client that spells it differently on a retry sends the same request."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, dict):
+        return {key: _whole_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_floats_as_ints(item) for item in value]
+    return value
