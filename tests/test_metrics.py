@@ -13,6 +13,8 @@ from conftest import wait_until
 from observed_stack import Stack
 from prometheus_client.parser import text_string_to_metric_families
 
+from jobcore_devstack.redis_server import free_port
+
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, smtp_sink: Any) -> Iterator[Stack]:
@@ -138,3 +140,17 @@ def test_api_reads_queue_dead_letter_and_worker_gauges_from_redis_at_scrape_time
     delayed = ran.submit({"type": "dummy", "payload": {}, "delaySeconds": 3600})
     assert delayed
     assert value(samples(ran.api.url + "/metrics"), "jobcore_jobs_delayed") == 1
+
+
+@pytest.mark.parametrize("host", ["no-such-host.invalid", "192.0.2.1"])
+def test_a_metrics_host_that_cannot_be_bound_is_said_once_and_not_retried(host):
+    from structlog.testing import capture_logs
+
+    from jobcore.execution.worker_metrics import JobMetrics
+
+    served = JobMetrics(["dummy"], free_port(), host)
+    with capture_logs() as lines:
+        served._serve()  # returns instead of retrying every few seconds
+    said = [line for line in lines if line["event"] == "worker metrics cannot listen"]
+    assert len(said) == 1 and said[0]["host"] == host
+    assert "JOBCORE_WORKER_METRICS_HOST" in said[0]["fix"]

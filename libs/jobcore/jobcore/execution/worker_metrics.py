@@ -9,6 +9,7 @@ takes over within ``TAKEOVER_INTERVAL``.
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from typing import Any
@@ -92,7 +93,19 @@ class JobMetrics(Middleware):
                 self._server, _thread = start_http_server(
                     self.port, self.host, registry=metrics.exposition_registry()
                 )
-            except OSError:
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    # Not another process holding it: a host that is no address of this
+                    # machine, or a port it may not bind. Said once; counting goes on.
+                    log.error(
+                        "worker metrics cannot listen",
+                        host=self.host,
+                        port=self.port,
+                        reason=str(exc),
+                        fix="set JOBCORE_WORKER_METRICS_HOST to an address of this machine "
+                        "(127.0.0.1, 0.0.0.0) and JOBCORE_WORKER_METRICS_PORT to a free port",
+                    )
+                    return
                 self._stop.wait(TAKEOVER_INTERVAL)
                 continue
             log.info("worker metrics served", port=self.port)
