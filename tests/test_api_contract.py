@@ -610,6 +610,22 @@ def test_an_unknown_route_or_method_says_what_to_do(api):
     assert wrong.json["detail"] == "/healthz does not take DELETE; it takes GET, HEAD, OPTIONS"
 
 
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [
+        ("/jobs", "GET, HEAD, OPTIONS, POST"),
+        ("/jobs/abc", "GET, HEAD, OPTIONS"),
+        ("/jobs/dead", "DELETE, GET, HEAD, OPTIONS"),
+        ("/healthz", "GET, HEAD, OPTIONS"),
+    ],
+)
+def test_options_names_the_methods_a_route_takes_as_a_405_does(api, path, allow):
+    answer = api.simulate_options(path)
+    assert answer.status_code == 204 and answer.content == b""
+    assert answer.headers["allow"] == allow
+    assert api.simulate_request("TRACE", path).headers["allow"] == allow
+
+
 def test_head_answers_as_get_without_a_body(api):
     health = api.simulate_head("/healthz")
     assert health.status_code == 200 and health.content == b""

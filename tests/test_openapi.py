@@ -59,10 +59,13 @@ def app_operations(app) -> set[tuple[str, str]]:
 def test_the_app_the_spec_and_the_readme_serve_the_route_table(spec, app):
     table = {(route.method, _template(route.path)) for route in ROUTES}
     served = app_operations(app)
-    # HEAD is each GET route's, without the body (HTTP's own rule: not in the contract).
+    # HEAD is each GET route's, without the body, and OPTIONS every path's, naming its
+    # methods (HTTP's own rules: not in the contract).
     heads = {(method, path) for method, path in served if method == "HEAD"}
     assert heads == {("HEAD", path) for method, path in table if method == "GET"}
-    assert served - heads == table
+    options = {(method, path) for method, path in served if method == "OPTIONS"}
+    assert options == {("OPTIONS", path) for _, path in table}
+    assert served - heads - options == table
     assert spec_operations(spec) == table
     assert routes_markdown() in README.read_text()
 

@@ -98,7 +98,28 @@ def add_routes(app: falcon.asgi.App, serving: dict[str, Any]) -> None:
         if hasattr(resource, "on_get") and not hasattr(resource, "on_head"):
             # HEAD is GET without the body (uptime checks use it); auth reads it as GET.
             resource.on_head = resource.on_get
+        taken = {route.method for route in ROUTES if route.path == path}
+        resource.on_options = _options_answer(taken)
         app.add_route(path, resource)
+
+
+#: The order methods are named in ``Allow``, as Falcon names them in a ``405``.
+_METHOD_ORDER = tuple(falcon.constants.COMBINED_METHODS)
+
+
+def _options_answer(taken: set[str]) -> Any:
+    """``OPTIONS``: ``204`` naming the methods the path takes (Falcon's default answers
+    ``200`` with an empty "JSON" body and leaves ``OPTIONS`` out of ``Allow``)."""
+    taken = taken | {"OPTIONS"} | ({"HEAD"} if "GET" in taken else set())
+    allow = ", ".join(method for method in _METHOD_ORDER if method in taken)
+
+    async def on_options(
+        req: falcon.asgi.Request, resp: falcon.asgi.Response, **params: Any
+    ) -> None:
+        resp.status = falcon.HTTP_204
+        resp.set_header("Allow", allow)
+
+    return on_options
 
 
 class RedisClientClosing:
