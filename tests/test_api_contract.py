@@ -221,6 +221,15 @@ def test_json_declared_in_another_charset_is_a_415_naming_utf_8(api, charset):
 # --- 422: parsed, but breaking a schema or a limit ---------------------------------------
 
 
+def test_each_problem_is_listed_once(api):
+    problem = assert_problem(
+        api.simulate_post("/jobs", json={"type": "dummy", "payload": {}, "backoff": {}}), 422
+    )
+    assert problem["errors"] == [
+        {"pointer": "/backoff", "detail": '"type", "delayMs" are required'}
+    ]
+
+
 def test_an_unknown_type_is_a_422_naming_the_known_types(api):
     problem = assert_problem(api.simulate_post("/jobs", json={"type": "nope", "payload": {}}), 422)
     assert problem["errors"] == [

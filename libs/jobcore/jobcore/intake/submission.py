@@ -107,8 +107,11 @@ def describe(error: ValidationError) -> str:
 
 
 def schema_problems(validator: Draft202012Validator, instance: Any, base: str) -> list[Problem]:
+    """Each problem once: errors of one place that say the same (a ``required`` error per
+    missing member, each describing them all) are one problem."""
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
-    return [Problem(pointer(base, e.absolute_path), describe(e)) for e in errors]
+    found = [Problem(pointer(base, e.absolute_path), describe(e)) for e in errors]
+    return list(dict.fromkeys(found))
 
 
 def checked_problems(
