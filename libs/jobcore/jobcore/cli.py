@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="clear unfinished effect reservations (after a human checked them)",
     )
-    sub = add("cancel", cancel, "cancel a waiting, delayed or retrying job")
+    sub = add("cancel", cancel, "cancel a waiting, delayed, retrying or claimed job")
     sub.add_argument("id")
     add("schedules", schedules, "schedules, their next run and last run (as GET /schedules)")
     sub = add("health", health, "exit 0 when a live process of the kind runs on this host")

@@ -140,7 +140,7 @@ ROUTES: tuple[Route, ...] = (
         (Reply(200, "a page", "JobPage"),),
         errors=(503,),
         query=_DEAD_QUERY,
-        does="failed jobs (dead letters), newest first; filter `type`",
+        does="failed jobs (dead letters), newest first; filter `type`, `limit`, `cursor`",
     ),
     Route(
         "DELETE",
@@ -223,7 +223,7 @@ ROUTES: tuple[Route, ...] = (
         Role.ADMIN,
         (Reply(200, "the record", "Job"),),
         errors=(404, 409, 503),
-        does="`waiting`/`delayed`/`retrying` → `cancelled`",
+        does="`waiting`/`delayed`/`retrying`/`claimed` → `cancelled`",
     ),
     Route(
         "GET",
