@@ -96,6 +96,14 @@ def test_a_non_ascii_header_key_is_refused_pointing_to_the_body(key):
         parse_header(key)
 
 
+@FAST
+@given(st.lists(header_keys, min_size=2, max_size=4))
+def test_repeated_quoted_header_keys_are_refused_asking_for_one_header(keys):
+    joined = ", ".join('"' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys)
+    with pytest.raises(MalformedRequest, match="send one Idempotency-Key header"):
+        parse_header(joined)
+
+
 # --- fingerprints: same request, same fingerprint -----------------------------------------
 
 

@@ -61,11 +61,25 @@ def parse_header(value: str) -> str:
     try:
         parsed = http_sf.parse(value.encode("ascii"), tltype="item")
     except ValueError as exc:
+        if _is_list_of_strings(value):
+            raise MalformedRequest(
+                "Idempotency-Key: send one Idempotency-Key header (repeated headers reach the "
+                "server as one list of keys)"
+            ) from None
         raise MalformedRequest(f"Idempotency-Key: not an RFC 8941 string ({exc})") from None
     key, parameters = parsed if isinstance(parsed, tuple) else (parsed, {})
     if not isinstance(key, str) or parameters:
         raise MalformedRequest("Idempotency-Key: a quoted key must be a plain RFC 8941 string")
     return key
+
+
+def _is_list_of_strings(value: str) -> bool:
+    """Whether ``value`` reads as several RFC 8941 strings: ``"a", "b"``."""
+    try:
+        members = http_sf.parse(value.encode("ascii"), tltype="list")
+    except ValueError:
+        return False
+    return isinstance(members, list) and len(members) > 1
 
 
 def _hash128(text: str) -> str:
