@@ -428,12 +428,46 @@ def test_past_the_connection_limit_a_request_gets_a_503_with_retry_after(
         api.stop()
 
 
-def test_a_malformed_request_is_refused_after_the_answers_to_those_before_it(
-    http_api: str,
+@pytest.mark.parametrize(
+    ("refused", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+        (b"POST /jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", 413),
+    ],
+)
+def test_a_refused_request_is_answered_after_the_requests_before_it(
+    http_api: str, refused: bytes, status: int
 ) -> None:
+    """A job created by the first request keeps its 202: the refusal of the one pipelined
+    behind it waits its turn, then the connection closes."""
     port = int(http_api.rsplit(":", 1)[1])
-    answer = _raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n")
-    assert answer.startswith(b"HTTP/1.1 200"), answer
-    second = answer.index(b"HTTP/1.1 400")
-    status, problem = _problem_of(answer[second:])
-    assert status == 400 == problem["status"]
+    marker = f"pipelined-{status}"
+    body = json.dumps({"type": "dummy", "payload": {"echo": marker}}).encode()
+    first = (
+        b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    answer = _raw(port, first + refused)
+    assert answer.startswith(b"HTTP/1.1 202"), answer[:300]
+    answered, problem = _problem_of(answer[answer.index(b"HTTP/1.1 %d" % status) :])
+    assert answered == status == problem["status"]
+    assert len(_jobs_echoing(http_api, marker)) == 1
+
+
+def test_requests_pipelined_on_one_connection_are_all_served_at_a_limit_of_one(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    api = ApiProcess(dict(env, JOBCORE_API_MAX_CONNECTIONS="1"), tmp_path / "api.log", workers=1)
+    api.start()
+    try:
+        time.sleep(0.3)  # the start-up probe's connection is gone
+        one = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        answer = _raw(
+            api.port, one * 2 + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        assert answer.count(b"HTTP/1.1 200") == 3, answer
+    finally:
+        api.stop()

@@ -256,9 +256,13 @@ class ApiHttpProtocol(HttpToolsProtocol):
 
     def _over_capacity(self) -> bool:
         """More connections than the limit (this one counted), or as many requests in
-        flight: uvicorn's own test, off by one, would serve one connection fewer."""
+        flight: uvicorn's own test, off by one, would serve one connection fewer. A request
+        pipelined behind one of its connection's is not tested: it waits its turn, adding
+        nothing in flight."""
         limit = self._connection_limit
-        return limit is not None and (len(self.connections) > limit or len(self.tasks) >= limit)
+        if limit is None or not self._idle():
+            return False
+        return len(self.connections) > limit or len(self.tasks) >= limit
 
     def send_400_response(self, msg: str) -> None:
         """What the parser cannot read (uvicorn answers it in plain text): a request line of
@@ -268,16 +272,11 @@ class ApiHttpProtocol(HttpToolsProtocol):
         for version in _VERSION_IN_LINE.findall(self._last_read):
             if version not in (b"1.0", b"1.1"):
                 answer = _VERSION_NOT_SUPPORTED
-        if self._idle() and not self.pipeline:
-            self._refuse(answer)
-        else:
-            self._refused = True  # nothing more is read; the answer waits its turn
-            self._disarm()
-            self._answer_last = answer
+        self._refuse(answer)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self._answer_last is not None and self._idle() and not self.pipeline:
+        if self._answer_last is not None and not self._answering_earlier():
             answer, self._answer_last = self._answer_last, None
             self._write_and_close(answer)
 
@@ -324,9 +323,25 @@ class ApiHttpProtocol(HttpToolsProtocol):
             self._refuse(_TIMED_OUT)
 
     def _refuse(self, response: bytes) -> None:
+        """Read nothing more and answer ``response``, then close: at once, or, when requests
+        read before on this connection are still being answered, after their answers (a
+        request that ran, a job that was created, keeps its answer)."""
+        if self._refused:
+            return  # the first refusal is the answer (the parser may refuse the same bytes)
         self._refused = True
         self._disarm()
-        self._write_and_close(response)
+        if self._answering_earlier():
+            self._answer_last = response
+        else:
+            self._write_and_close(response)
+
+    def _answering_earlier(self) -> bool:
+        """Requests read whole before the one refused are still being answered (a request
+        whose body is still arriving is the one refused: it is not waited for)."""
+        cycle = self.cycle
+        if self.pipeline:
+            return True
+        return cycle is not None and not cycle.response_complete and not cycle.more_body
 
     def _write_and_close(self, response: bytes) -> None:
         if not self.transport.is_closing():
