@@ -96,7 +96,8 @@ class JobMetrics(Middleware):
             except OSError as exc:
                 if exc.errno != errno.EADDRINUSE:
                     # Not another process holding it: a host that is no address of this
-                    # machine, or a port it may not bind. Said once; counting goes on.
+                    # machine, or a port it may not bind. Said once by each worker process;
+                    # counting goes on.
                     log.error(
                         "worker metrics cannot listen",
                         host=self.host,
