@@ -39,14 +39,19 @@ from jobcore_api.request_body import BODY_CUT_SHORT, declared_too_large
 MAX_HEAD_BYTES = 64 * 1024
 
 
-def _refusal(status: str, title: str, detail: str) -> bytes:
+def _refusal(status: str, title: str, detail: str, *, retry_after: bool = False) -> bytes:
     """An answer the protocol gives on its own, before the app sees the request: problem+json
     as the app's, and the connection closed (what is left of the request is not read)."""
     body = json_text.answer(problem(status, title, detail).to_problem())
+    retry = b"retry-after: %d\r\n" % RETRY_AFTER_SECONDS if retry_after else b""
     return (
         b"HTTP/1.1 " + status.encode("ascii") + b"\r\ncontent-type: application/problem+json\r\n"
-        b"content-length: " + str(len(body)).encode("ascii") + b"\r\n"
-        b"connection: close\r\n\r\n" + body
+        b"content-length: "
+        + str(len(body)).encode("ascii")
+        + b"\r\n"
+        + retry
+        + b"connection: close\r\n\r\n"
+        + body
     )
 
 
@@ -78,27 +83,20 @@ _TRANSFER_CODING = _refusal(
 )
 
 
-def _too_many_connections() -> bytes:
-    """``503`` past ``JOBCORE_API_MAX_CONNECTIONS`` (uvicorn's own is plain text, no
-    ``Retry-After``)."""
-    refused = _refusal(
-        falcon.HTTP_503,
-        "Too many connections",
-        "this API process holds as many connections (or requests) as it takes; retry in a "
-        "moment, over a kept-alive connection rather than a new one each time",
-    )
-    head, _, body = refused.partition(b"\r\n\r\n")
-    return (
-        head + b"\r\nretry-after: " + str(RETRY_AFTER_SECONDS).encode("ascii") + b"\r\n\r\n" + body
-    )
-
-
 def _body_too_large(length: int, limit: int) -> bytes:
     """The app's ``413`` for a declared ``Content-Length`` over the limit."""
     return _refusal(falcon.HTTP_413, "Body too large", declared_too_large(length, limit))
 
 
-_OVER_CAPACITY = _too_many_connections()
+#: ``503`` past ``JOBCORE_API_MAX_CONNECTIONS`` (uvicorn's own is plain text, without
+#: ``Retry-After``).
+_OVER_CAPACITY = _refusal(
+    falcon.HTTP_503,
+    "Too many connections",
+    "this API process holds as many connections (or requests) as it takes; retry in a "
+    "moment, over a kept-alive connection rather than a new one each time",
+    retry_after=True,
+)
 #: The HTTP version of a request line, wherever one begins in a read.
 _VERSION_IN_LINE = re.compile(rb"(?:^|\n)[!-~]+ [!-~]+ HTTP/(\d+\.\d+)\r?\n")
 
@@ -221,17 +219,18 @@ class ApiHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
+        declared, transfer_coded = self._framing()
         # Refused before the app sees it; the rest of what was read is dropped.
         if self._head_bytes > MAX_HEAD_BYTES:
             self._refuse(_HEAD_TOO_LARGE)
         elif self.parser.get_http_version() not in ("1.0", "1.1"):
             self._refuse(_VERSION_NOT_SUPPORTED)
-        elif self._transfer_coded():
+        elif transfer_coded:
             self._refuse(_TRANSFER_CODING)
         elif self._over_capacity():
             self.logger.warning("Exceeded concurrency limit.")
             self._refuse(_OVER_CAPACITY)
-        elif (declared := self._declared_length()) > self.max_body_bytes:
+        elif declared > self.max_body_bytes:
             # Before the app would ask for the body (and a ``100 Continue`` invite it).
             self._refuse(_body_too_large(declared, self.max_body_bytes))
         else:
@@ -240,19 +239,17 @@ class ApiHttpProtocol(HttpToolsProtocol):
             if cycle is not None:
                 cycle.transport = _OneWriteAnswer(self.transport, cycle)  # type: ignore[assignment]
 
-    def _declared_length(self) -> int:
+    def _framing(self) -> tuple[int, bool]:
+        """The declared ``Content-Length`` (0 without one), and whether the body is sent in a
+        transfer coding besides chunked (``gzip, chunked``), which the parser would not undo:
+        read as it is, it would not be the body meant. One pass over the headers."""
+        declared, transfer_coded = 0, False
         for name, value in self.headers:
             if name == b"content-length" and value.isdigit():
-                return int(value)
-        return 0
-
-    def _transfer_coded(self) -> bool:
-        """The body is sent in a transfer coding besides chunked (``gzip, chunked``), which
-        the parser would not undo: read as it is, it would not be the body meant."""
-        for name, value in self.headers:
-            if name == b"transfer-encoding" and value.strip().lower() != b"chunked":
-                return True
-        return False
+                declared = int(value)
+            elif name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+                transfer_coded = True
+        return declared, transfer_coded
 
     def _over_capacity(self) -> bool:
         """More connections than the limit (this one counted), or as many requests in
