@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,27 +32,40 @@ class TracedStack:
         self.receiver, self.api, self.worker = receiver, api, worker
 
 
-@pytest.fixture(scope="module")
-def traced(tmp_path_factory: pytest.TempPathFactory, smtp_sink: SmtpSink) -> Iterator[TracedStack]:
-    tmp = tmp_path_factory.mktemp("traced")
+@contextmanager
+def traced_stack(
+    tmp: Path, smtp_url: str, worker_args: tuple[str, ...], **env: str
+) -> Iterator[TracedStack]:
+    """An OTLP receiver, a private Redis, the API and a worker exporting to the receiver
+    every 100 ms; all stopped after the block."""
     receiver = OtlpReceiver().start()
     redis = RedisServer(tmp / "redis").start()
-    env = private_env(
+    service_env = private_env(
         redis,
-        smtp_sink.url,
+        smtp_url,
         tmp,
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
         OTEL_BSP_SCHEDULE_DELAY="100",
         JOBCORE_WORKER_METRICS_PORT="0",
-        JOBCORE_TRACE_REDIS="true",
+        **env,
     )
-    api = ApiProcess(env, tmp / "api.log").start()
-    worker = WorkerProcess(env, tmp / "worker.log", "--processes", "2", "--threads", "2").start()
-    yield TracedStack(receiver, api, worker)
-    worker.stop()
-    api.stop()
-    redis.stop()
-    receiver.stop()
+    api = ApiProcess(service_env, tmp / "api.log").start()
+    worker = WorkerProcess(service_env, tmp / "worker.log", *worker_args).start()
+    try:
+        yield TracedStack(receiver, api, worker)
+    finally:
+        worker.stop()
+        api.stop()
+        redis.stop()
+        receiver.stop()
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory, smtp_sink: SmtpSink) -> Iterator[TracedStack]:
+    tmp = tmp_path_factory.mktemp("traced")
+    workers = ("--processes", "2", "--threads", "2")
+    with traced_stack(tmp, smtp_sink.url, workers, JOBCORE_TRACE_REDIS="true") as stack:
+        yield stack
 
 
 def _job_spans(stack: TracedStack, trace_id: str, consumers: int) -> list[ReceivedSpan]:
@@ -169,29 +183,13 @@ def test_a_traceparent_is_read_as_the_w3c_propagator_reads_it(traceparent):
 
 def test_with_the_sdk_disabled_jobs_are_accepted_and_run_untraced(tmp_path, smtp_sink):
     """``OTEL_SDK_DISABLED=true`` turns tracing off: the API and the workers go on, no spans."""
-    receiver = OtlpReceiver().start()
-    redis = RedisServer(tmp_path / "redis").start()
-    env = private_env(
-        redis,
-        smtp_sink.url,
-        tmp_path,
-        OTEL_SDK_DISABLED="true",
-        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-        OTEL_BSP_SCHEDULE_DELAY="100",
-        JOBCORE_WORKER_METRICS_PORT="0",
-    )
-    api = ApiProcess(env, tmp_path / "api.log").start()
-    worker = WorkerProcess(env, tmp_path / "worker.log", "--processes", "1").start()
-    try:
-        accepted = submit_http(api.url, {"type": "dummy", "payload": {"failTimes": 1}})
-        record = _record(TracedStack(receiver, api, worker), accepted["jobId"], "completed")
+    with traced_stack(
+        tmp_path, smtp_sink.url, ("--processes", "1"), OTEL_SDK_DISABLED="true"
+    ) as stack:
+        accepted = submit_http(stack.api.url, {"type": "dummy", "payload": {"failTimes": 1}})
+        record = _record(stack, accepted["jobId"], "completed")
         assert record["attempts"] == 2
         time.sleep(0.5)  # export runs every 100 ms: none would have been held back
-        assert receiver.spans == []
-    finally:
-        worker.stop()
-        api.stop()
-        redis.stop()
-        receiver.stop()
+        assert stack.receiver.spans == []
     for log in ("api.log", "worker.log"):
         assert "AttributeError" not in (tmp_path / log).read_text()  # the job's own failure only
